@@ -1,0 +1,166 @@
+"""Shared contract of the detectors: the input bundle, the findings frame, helpers.
+
+Pure pandas/numpy; no Django imports (detectors are unit-tested without a database).
+
+Input frames (built by ``anomalies.services.loading``; all dates are ``datetime64[ns]``
+normalised to midnight, ids are ``int64``):
+
+``sales``      product_id, location_id, date, units_sold (int64), units_returned (int64),
+               unit_price (float64, average realized price, NaN if unknown).
+               Only days with activity: a missing row means zero sales.
+``stock``      product_id, location_id, date, on_hand (int64): book stock at end of day.
+               ``None`` when no book stock was imported.
+``receipts``   product_id, location_id, date, units (int64). Empty frame when none.
+``products``   product_id (index), sku, name, category (str), unit_price (float64, regular
+               shelf price), unit_cost (float64, NaN if unknown).
+``locations``  location_id (index), code, name.
+``promotions`` product_id, location_id (Int64; <NA> = every location), start_date, end_date,
+               discount_pct (float64).
+``calendar``   date, location_id (Int64; <NA> = every location), name, is_closed (bool).
+
+Findings frame (what every detector returns; ``FINDING_COLUMNS``):
+anomaly_type (str), product_id (Int64; <NA> for a location-level finding), location_id (int64),
+start_date, end_date (datetime64[ns]), severity ("info" | "warning" | "critical"),
+score (float64), expected_value (float64), actual_value (float64), value_at_risk (float64,
+money), explanation (str, one line a store manager understands), details (object: a
+JSON-serialisable dict per row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+FINDING_COLUMNS: list[str] = [
+    "anomaly_type",
+    "product_id",
+    "location_id",
+    "start_date",
+    "end_date",
+    "severity",
+    "score",
+    "expected_value",
+    "actual_value",
+    "value_at_risk",
+    "explanation",
+    "details",
+]
+
+SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
+
+
+class MissingInput(Exception):
+    """Raised by a detector whose input data is absent (e.g. no book stock imported).
+
+    The detection service records the message as a note and skips the detector; it is not a
+    failure of the run.
+    """
+
+
+@dataclass(frozen=True)
+class DetectionInput:
+    """Everything a detector may read, as of ``as_of`` (no row after that date)."""
+
+    as_of: date
+    sales: pd.DataFrame
+    products: pd.DataFrame
+    locations: pd.DataFrame
+    stock: pd.DataFrame | None = None
+    receipts: pd.DataFrame = field(default_factory=lambda: empty_frame(RECEIPT_DTYPES))
+    promotions: pd.DataFrame = field(default_factory=lambda: empty_frame(PROMOTION_DTYPES))
+    calendar: pd.DataFrame = field(default_factory=lambda: empty_frame(CALENDAR_DTYPES))
+    currency: str = "£"
+
+    @property
+    def as_of_ts(self) -> pd.Timestamp:
+        """``as_of`` as a pandas Timestamp (midnight)."""
+        return pd.Timestamp(self.as_of)
+
+
+SALES_DTYPES: dict[str, str] = {
+    "product_id": "int64",
+    "location_id": "int64",
+    "date": "datetime64[ns]",
+    "units_sold": "int64",
+    "units_returned": "int64",
+    "unit_price": "float64",
+}
+STOCK_DTYPES: dict[str, str] = {
+    "product_id": "int64",
+    "location_id": "int64",
+    "date": "datetime64[ns]",
+    "on_hand": "int64",
+}
+RECEIPT_DTYPES: dict[str, str] = {
+    "product_id": "int64",
+    "location_id": "int64",
+    "date": "datetime64[ns]",
+    "units": "int64",
+}
+PROMOTION_DTYPES: dict[str, str] = {
+    "product_id": "int64",
+    "location_id": "Int64",
+    "start_date": "datetime64[ns]",
+    "end_date": "datetime64[ns]",
+    "discount_pct": "float64",
+}
+CALENDAR_DTYPES: dict[str, str] = {
+    "date": "datetime64[ns]",
+    "location_id": "Int64",
+    "name": "object",
+    "is_closed": "bool",
+}
+
+
+def empty_frame(dtypes: dict[str, str]) -> pd.DataFrame:
+    """An empty frame with the given columns and dtypes."""
+    return pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes.items()})
+
+
+def empty_findings() -> pd.DataFrame:
+    """An empty findings frame with ``FINDING_COLUMNS``."""
+    return make_findings({col: [] for col in FINDING_COLUMNS})
+
+
+def make_findings(columns: dict[str, object]) -> pd.DataFrame:
+    """Build a findings frame from column arrays, coercing dtypes to the contract.
+
+    Raises ``KeyError`` if a column of ``FINDING_COLUMNS`` is missing.
+    """
+    frame = pd.DataFrame({col: columns[col] for col in FINDING_COLUMNS})
+    frame["product_id"] = frame["product_id"].astype("Int64")
+    frame["location_id"] = frame["location_id"].astype("int64")
+    for col in ("start_date", "end_date"):
+        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
+    for col in ("score", "expected_value", "actual_value", "value_at_risk"):
+        frame[col] = frame[col].astype("float64")
+    frame["anomaly_type"] = frame["anomaly_type"].astype(object)
+    frame["severity"] = frame["severity"].astype(object)
+    frame["explanation"] = frame["explanation"].astype(object)
+    frame["details"] = frame["details"].astype(object)
+    return frame
+
+
+def severity_from_z(z: np.ndarray | pd.Series) -> np.ndarray:
+    """Map absolute z-scores to severities: < 2 info, 2–3 warning, > 3 critical."""
+    z = np.abs(np.asarray(z, dtype="float64"))
+    return np.where(z > 3.0, "critical", np.where(z >= 2.0, "warning", "info"))
+
+
+def severity_from_probability(p: np.ndarray | pd.Series) -> np.ndarray:
+    """Map a detector's probability that the finding is real to a severity.
+
+    ≥ 0.99 critical, ≥ 0.9 warning, otherwise info.
+    """
+    p = np.asarray(p, dtype="float64")
+    return np.where(p >= 0.99, "critical", np.where(p >= 0.9, "warning", "info"))
+
+
+def money(value: float, currency: str = "£") -> str:
+    """Format an amount for an explanation: ``£1,234`` (no pence above 100)."""
+    if abs(value) >= 100:
+        return f"{currency}{value:,.0f}"
+    return f"{currency}{value:,.2f}"

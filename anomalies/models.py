@@ -1,0 +1,238 @@
+"""Anomalies found by detection, the runs that found them, detector settings and the triage log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+class AnomalyType(models.TextChoices):
+    GHOST_STOCK = "ghost_stock", "Ghost stock (phantom inventory)"
+    DEMAND_SPIKE = "demand_spike", "Demand spike"
+    DEMAND_DROP = "demand_drop", "Demand drop"
+    PRICE_ANOMALY = "price_anomaly", "Price anomaly"
+    INVENTORY_DISCREPANCY = "inventory_discrepancy", "Inventory discrepancy"
+    ML_DETECTED = "ml_detected", "Machine-learning outlier"
+
+
+class Severity(models.TextChoices):
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class AnomalyStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class AnomalyQuerySet(models.QuerySet):
+    def open(self) -> AnomalyQuerySet:
+        """Anomalies nobody has closed yet (open or acknowledged)."""
+        return self.filter(status__in=[AnomalyStatus.OPEN, AnomalyStatus.ACKNOWLEDGED])
+
+    def for_location(self, location_id: int) -> AnomalyQuerySet:
+        return self.filter(location_id=location_id)
+
+
+class Anomaly(models.Model):
+    """One anomalous condition of a SKU at a location (or of a whole location) over a date range.
+
+    A condition that persists across detection runs extends the same row (``end_date`` and
+    ``last_detected_on`` move forward); the unique constraints stop a second row for the same
+    type, SKU, location and start date.
+    """
+
+    anomaly_type = models.CharField(max_length=32, choices=AnomalyType.choices)
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    score = models.FloatField(help_text="Detector score: z-score, probability or outlier score.")
+    expected_value = models.FloatField(null=True, blank=True)
+    actual_value = models.FloatField(null=True, blank=True)
+    value_at_risk = models.DecimalField(
+        max_digits=14, decimal_places=2, default=0, help_text="Money at stake, in shelf price."
+    )
+    explanation = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    product = models.ForeignKey(
+        "inventory.Product",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="anomalies",
+        help_text="Blank for a location-level finding.",
+    )
+    location = models.ForeignKey(
+        "inventory.Location", on_delete=models.CASCADE, related_name="anomalies"
+    )
+    start_date = models.DateField(help_text="First day of the anomalous condition.")
+    end_date = models.DateField(help_text="Last day the condition was seen.")
+    first_detected_on = models.DateField(help_text="As-of date of the run that first found it.")
+    last_detected_on = models.DateField(help_text="As-of date of the latest run that found it.")
+    status = models.CharField(
+        max_length=16, choices=AnomalyStatus.choices, default=AnomalyStatus.OPEN
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_anomalies",
+    )
+    last_run = models.ForeignKey(
+        "DetectionRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="When resolved or dismissed.")
+
+    objects = AnomalyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "anomalies"
+        ordering = ["-last_detected_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["anomaly_type", "product", "location", "start_date"],
+                condition=Q(product__isnull=False),
+                name="anomaly_unique_type_product_location_start",
+            ),
+            models.UniqueConstraint(
+                fields=["anomaly_type", "location", "start_date"],
+                condition=Q(product__isnull=True),
+                name="anomaly_unique_type_location_start_location_level",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__gte=models.F("start_date")), name="anomaly_end_after_start"
+            ),
+        ]
+        indexes = [
+            # Triage list: open anomalies, newest first.
+            models.Index(fields=["status", "-last_detected_on"], name="anomaly_status_detected_idx"),
+            # Per-store triage and the API's ?status=open&location=... filter.
+            models.Index(fields=["location", "status"], name="anomaly_location_status_idx"),
+            # Filter by type, statistics by type.
+            models.Index(fields=["anomaly_type", "status"], name="anomaly_type_status_idx"),
+            # Detection: find the anomaly a new finding extends.
+            models.Index(
+                fields=["anomaly_type", "location", "product", "end_date"],
+                name="anomaly_match_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = self.product.sku if self.product_id else "(location)"
+        return f"{self.get_anomaly_type_display()} {who}@{self.location.code} {self.start_date}"
+
+    def clean(self) -> None:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValidationError({"end_date": "The end date is before the start date."})
+
+
+class AnomalyActivity(models.Model):
+    """One change to an anomaly's triage state (status, assignee, note), with who and when."""
+
+    anomaly = models.ForeignKey(Anomaly, on_delete=models.CASCADE, related_name="activities")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    action = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "anomaly activities"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Anomaly page: its activity log, newest first.
+            models.Index(fields=["anomaly", "-created_at"], name="activity_anomaly_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.anomaly_id} {self.action} {self.from_status}->{self.to_status}"
+
+
+class RunStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class DetectionRun(models.Model):
+    """One execution of detection for one as-of date: what ran, with which settings, what it found."""
+
+    as_of = models.DateField()
+    detectors = models.JSONField(default=list, help_text="Detector names requested for this run.")
+    settings = models.JSONField(default=dict, blank=True, help_text="Detector settings used.")
+    counts = models.JSONField(
+        default=dict, blank=True, help_text="Per detector: findings, new and extended anomalies."
+    )
+    notes = models.JSONField(default=list, blank=True, help_text="Skipped detectors and why.")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
+    error = models.TextField(blank=True)
+    trigger = models.CharField(
+        max_length=32, default="manual", help_text="command, api, schedule, backfill ..."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # Runs list: newest first, by as-of date.
+            models.Index(fields=["-as_of"], name="detectionrun_as_of_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.pk} as of {self.as_of} ({self.status})"
+
+
+class DetectorConfig(models.Model):
+    """Admin-editable settings of one detector: whether it runs and its parameter overrides.
+
+    ``params`` holds only overrides; the detector module's ``DEFAULT_PARAMS`` fill the rest.
+    """
+
+    detector = models.CharField(max_length=32, unique=True, choices=AnomalyType.choices)
+    enabled = models.BooleanField(default=True)
+    params = models.JSONField(
+        default=dict, blank=True, help_text="Overrides of the detector's default parameters."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "detector setting"
+        verbose_name_plural = "detector settings"
+        ordering = ["detector"]
+
+    def __str__(self) -> str:
+        return f"{self.detector} ({'on' if self.enabled else 'off'})"
+
+    def clean(self) -> None:
+        from anomalies.detectors import REGISTRY
+
+        if not isinstance(self.params, dict):
+            raise ValidationError({"params": "Parameters must be a JSON object."})
+        spec = REGISTRY.get(self.detector)
+        if spec is None:
+            return
+        unknown = sorted(set(self.params) - set(spec.default_params))
+        if unknown:
+            allowed = ", ".join(sorted(spec.default_params))
+            raise ValidationError(
+                {"params": f"Unknown parameter(s) {', '.join(unknown)}; allowed: {allowed}."}
+            )
+        for key, value in self.params.items():
+            default = spec.default_params[key]
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise ValidationError({"params": f"{key} must be a number, not {value!r}."})

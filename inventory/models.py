@@ -1,0 +1,218 @@
+"""Retail master and fact data: products, locations, daily sales, book stock, receipts,
+promotions and calendar events.
+
+Fact tables (``DailySales``, ``StockLevel``, ``Receipt``) hold one row per SKU, location and
+day; they are written only by the importers (bulk upserts) and read by detection.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+class Product(models.Model):
+    """A SKU. ``unit_price`` is the regular shelf price; ``unit_cost`` is optional."""
+
+    sku = models.CharField("SKU", max_length=64, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+    category = models.CharField(max_length=128, blank=True, db_index=True)
+    unit_price = models.DecimalField(
+        max_digits=14, decimal_places=4, help_text="Regular shelf price per unit."
+    )
+    unit_cost = models.DecimalField(
+        max_digits=14, decimal_places=4, null=True, blank=True, help_text="Cost per unit, if known."
+    )
+
+    class Meta:
+        ordering = ["sku"]
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}".strip()
+
+
+class Location(models.Model):
+    """A store (or, for online data, a sales region)."""
+
+    code = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code if not self.name or self.name == self.code else f"{self.code} {self.name}"
+
+
+class DailySales(models.Model):
+    """Point-of-sale totals of one SKU at one location on one day.
+
+    A missing row means nothing was sold. ``unit_price`` is the average realized price per unit
+    sold (revenue / units sold), null when nothing was sold at a known price.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="daily_sales")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="daily_sales")
+    date = models.DateField()
+    units_sold = models.IntegerField(default=0)
+    units_returned = models.IntegerField(
+        default=0, help_text="Units returned or cancelled that day (counted, not netted away)."
+    )
+    unit_price = models.DecimalField(
+        max_digits=14, decimal_places=4, null=True, blank=True, help_text="Average realized price."
+    )
+
+    class Meta:
+        verbose_name = "daily sales"
+        verbose_name_plural = "daily sales"
+        ordering = ["-date", "location_id", "product_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "location", "date"], name="dailysales_unique_product_location_date"
+            ),
+        ]
+        indexes = [
+            # Detection loads a date window for all SKUs; the admin lists the latest days.
+            models.Index(fields=["date"], name="dailysales_date_idx"),
+            # Anomaly page: recent sales of one location (then filtered by product).
+            models.Index(fields=["location", "date"], name="dailysales_location_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}@{self.location_id} {self.date}: {self.units_sold}"
+
+
+class StockLevel(models.Model):
+    """Book stock (on-hand according to the system) of one SKU at one location at end of day."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="stock_levels")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="stock_levels")
+    date = models.DateField()
+    on_hand = models.IntegerField(help_text="Book stock at end of day, in units.")
+
+    class Meta:
+        ordering = ["-date", "location_id", "product_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "location", "date"], name="stocklevel_unique_product_location_date"
+            ),
+        ]
+        indexes = [
+            # Detection loads a date window of book stock for all SKUs.
+            models.Index(fields=["date"], name="stocklevel_date_idx"),
+            # Anomaly page: recent stock of one location (then filtered by product).
+            models.Index(fields=["location", "date"], name="stocklevel_location_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}@{self.location_id} {self.date}: {self.on_hand}"
+
+
+class Receipt(models.Model):
+    """Units delivered (received into book stock) for one SKU at one location on one day."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="receipts")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="receipts")
+    date = models.DateField()
+    units = models.IntegerField()
+
+    class Meta:
+        ordering = ["-date", "location_id", "product_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "location", "date"], name="receipt_unique_product_location_date"
+            ),
+        ]
+        indexes = [
+            # Detection loads a date window of receipts.
+            models.Index(fields=["date"], name="receipt_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}@{self.location_id} {self.date}: +{self.units}"
+
+
+class Promotion(models.Model):
+    """A price promotion of one SKU over a date range, at one location or (blank) all."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="promotions")
+    location = models.ForeignKey(
+        Location,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="promotions",
+        help_text="Blank means every location.",
+    )
+    start_date = models.DateField()
+    end_date = models.DateField()
+    discount_pct = models.DecimalField(max_digits=5, decimal_places=2, help_text="Discount in %.")
+
+    class Meta:
+        ordering = ["-start_date", "product_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["product", "location", "start_date"],
+                condition=Q(location__isnull=False),
+                name="promotion_unique_product_location_start",
+            ),
+            models.UniqueConstraint(
+                fields=["product", "start_date"],
+                condition=Q(location__isnull=True),
+                name="promotion_unique_product_start_all_locations",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__gte=models.F("start_date")), name="promotion_end_after_start"
+            ),
+        ]
+        indexes = [
+            # Detection loads the promotions overlapping its window.
+            models.Index(fields=["end_date"], name="promotion_end_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        where = self.location.code if self.location_id else "all locations"
+        return f"{self.product} -{self.discount_pct}% {self.start_date}..{self.end_date} ({where})"
+
+    def clean(self) -> None:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValidationError({"end_date": "The end date is before the start date."})
+
+
+class CalendarEvent(models.Model):
+    """A dated event (holiday, local event, closure) at one location or (blank) all."""
+
+    date = models.DateField()
+    name = models.CharField(max_length=255)
+    location = models.ForeignKey(
+        Location,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="calendar_events",
+        help_text="Blank means every location.",
+    )
+    is_closed = models.BooleanField(default=False, help_text="The store is closed that day.")
+
+    class Meta:
+        ordering = ["-date", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["date", "name", "location"],
+                condition=Q(location__isnull=False),
+                name="calendarevent_unique_date_name_location",
+            ),
+            models.UniqueConstraint(
+                fields=["date", "name"],
+                condition=Q(location__isnull=True),
+                name="calendarevent_unique_date_name_all_locations",
+            ),
+        ]
+        indexes = [
+            # Detection loads the events of its window.
+            models.Index(fields=["date"], name="calendarevent_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.name}"
