@@ -13,6 +13,12 @@ SHARED_DATA_DIR = PROJECT_DIR.parent / "shared" / "data"
 ONLINE_RETAIL_FILE = SHARED_DATA_DIR / "online_retail" / "online_retail.csv.gz"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """Hashing with PBKDF2 costs ~0.5 s per user; tests do not need real hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def staff_user(db):
     """A staff user with every permission (what ops staff have in the admin)."""

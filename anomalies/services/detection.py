@@ -125,7 +125,9 @@ def detection_run_request(
     from anomalies.tasks import run_detection_task
 
     run = detection_run_create(as_of=as_of, detectors=detectors, trigger=trigger)
-    transaction.on_commit(lambda: run_detection_task.delay(run.pk))
+    # robust: with eager tasks a failing run must not turn the request into an error; the run
+    # itself records the failure.
+    transaction.on_commit(lambda: run_detection_task.delay(run.pk), robust=True)
     return run
 
 

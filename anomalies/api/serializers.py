@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from anomalies.models import Anomaly, DetectionRun
+from anomalies.services.statistics import DEFAULT_TREND_DAYS
+from anomalies.services.triage import DismissReason
+
+
+class AnomalySerializer(serializers.ModelSerializer):
+    """Read-only: anomalies change only through the POST actions (triage services)."""
+
+    sku = serializers.CharField(source="product.sku", read_only=True, allow_null=True)
+    product_name = serializers.CharField(source="product.name", read_only=True, allow_null=True)
+    location_code = serializers.CharField(source="location.code", read_only=True)
+    assignee_username = serializers.CharField(
+        source="assignee.username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Anomaly
+        fields = [
+            "id",
+            "anomaly_type",
+            "severity",
+            "status",
+            "score",
+            "expected_value",
+            "actual_value",
+            "value_at_risk",
+            "explanation",
+            "details",
+            "product",
+            "sku",
+            "product_name",
+            "location",
+            "location_code",
+            "start_date",
+            "end_date",
+            "first_detected_on",
+            "last_detected_on",
+            "assignee",
+            "assignee_username",
+            "last_run",
+            "created_at",
+            "updated_at",
+            "acknowledged_at",
+            "closed_at",
+        ]
+        read_only_fields = fields
+
+
+class NoteSerializer(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DismissSerializer(NoteSerializer):
+    reason = serializers.ChoiceField(choices=DismissReason.choices)
+
+
+class AssignSerializer(serializers.Serializer):
+    """``{"assignee": <user id>}``, ``{"assignee": null}`` to unassign, or ``{"me": true}``."""
+
+    assignee = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.filter(is_active=True), allow_null=True, required=False
+    )
+    me = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs: dict) -> dict:
+        given = "assignee" in attrs
+        if attrs["me"] and given:
+            raise serializers.ValidationError("Give either assignee or me, not both.")
+        if not attrs["me"] and not given:
+            raise serializers.ValidationError(
+                'Give "assignee" (a user id, or null to unassign) or "me": true.'
+            )
+        return attrs
+
+
+class DetailSerializer(serializers.Serializer):
+    """Error body: ``{"detail": "Anomaly 12 is resolved; it cannot be acknowledged."}``."""
+
+    detail = serializers.CharField()
+
+
+class DetectionRunSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = DetectionRun
+        fields = [
+            "id",
+            "as_of",
+            "detectors",
+            "status",
+            "trigger",
+            "counts",
+            "notes",
+            "settings",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+        ]
+        read_only_fields = fields
+
+
+class DetectionRunRequestSerializer(serializers.Serializer):
+    """Both optional: ``as_of`` defaults to the latest date with data, ``detectors`` to all."""
+
+    as_of = serializers.DateField(required=False, allow_null=True, default=None)
+    detectors = serializers.ListField(
+        child=serializers.CharField(), required=False, allow_null=True, default=None
+    )
+
+
+class StatisticsQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=366, default=DEFAULT_TREND_DAYS)
+
+
+def _counts_field(help_text: str) -> serializers.Field:
+    return serializers.DictField(child=serializers.IntegerField(), help_text=help_text)
+
+
+class TrendDaySerializer(serializers.Serializer):
+    date = serializers.DateField()
+    total = serializers.IntegerField()
+    by_type = serializers.DictField(
+        child=serializers.IntegerField(), help_text="New anomalies per type that day."
+    )
+
+
+class TrendSerializer(serializers.Serializer):
+    start = serializers.DateField(allow_null=True)
+    end = serializers.DateField(allow_null=True, help_text="Latest first_detected_on.")
+    days = TrendDaySerializer(many=True)
+
+
+class AnomalyStatisticsSerializer(serializers.Serializer):
+    """Shape of ``anomaly_statistics()`` (used for output and the schema)."""
+
+    total = serializers.IntegerField()
+    by_type = _counts_field("Count per anomaly type (every type, zeros included).")
+    by_severity = _counts_field("Count per severity.")
+    by_status = _counts_field("Count per status.")
+    open_value_at_risk = serializers.DecimalField(
+        max_digits=16, decimal_places=2, help_text="Sum of value_at_risk of open anomalies."
+    )
+    trend = TrendSerializer()

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
+
+from anomalies.api.serializers import (
+    AnomalySerializer,
+    AnomalyStatisticsSerializer,
+    AssignSerializer,
+    DetailSerializer,
+    DetectionRunRequestSerializer,
+    DetectionRunSerializer,
+    DismissSerializer,
+    NoteSerializer,
+    StatisticsQuerySerializer,
+)
+from anomalies.filters import AnomalyFilterSet, DetectionRunFilterSet
+from anomalies.models import Anomaly, DetectionRun
+from anomalies.services.detection import DetectionError, detection_run_request
+from anomalies.services.statistics import anomaly_statistics
+from anomalies.services.triage import (
+    TransitionError,
+    anomaly_acknowledge,
+    anomaly_assign,
+    anomaly_dismiss,
+    anomaly_resolve,
+)
+
+CONFLICT = OpenApiResponse(DetailSerializer, description="The anomaly's state forbids this.")
+
+
+class TriageConflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The anomaly's current state does not allow this change."
+    default_code = "conflict"
+
+
+class AnomalyCursorPagination(CursorPagination):
+    ordering = ("-last_detected_on", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 500
+
+
+class AnomalyViewSet(ReadOnlyModelViewSet):
+    """Anomalies, newest detection first. Triage through the POST actions only."""
+
+    queryset = Anomaly.objects.select_related("product", "location", "assignee").order_by(
+        "-last_detected_on", "-id"
+    )
+    serializer_class = AnomalySerializer
+    filterset_class = AnomalyFilterSet
+    filter_backends = [DjangoFilterBackend]  # no ?ordering: the cursor needs a fixed order
+    pagination_class = AnomalyCursorPagination
+    lookup_value_regex = r"\d+"
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, TransitionError):
+            exc = TriageConflict(str(exc))
+        return super().handle_exception(exc)
+
+    def _done(self, anomaly: Anomaly) -> Response:
+        return Response(AnomalySerializer(anomaly, context=self.get_serializer_context()).data)
+
+    @extend_schema(request=None, responses={200: AnomalySerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: str) -> Response:
+        """Open → acknowledged; you become the assignee if there is none."""
+        anomaly = anomaly_acknowledge(anomaly_id=self.get_object().pk, actor=request.user)
+        return self._done(anomaly)
+
+    @extend_schema(request=NoteSerializer, responses={200: AnomalySerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str) -> Response:
+        """Open or acknowledged → resolved, with an optional note."""
+        params = NoteSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        anomaly = anomaly_resolve(
+            anomaly_id=self.get_object().pk, actor=request.user, **params.validated_data
+        )
+        return self._done(anomaly)
+
+    @extend_schema(request=DismissSerializer, responses={200: AnomalySerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request: Request, pk: str) -> Response:
+        """Open or acknowledged → dismissed, with a reason and an optional note."""
+        params = DismissSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        anomaly = anomaly_dismiss(
+            anomaly_id=self.get_object().pk, actor=request.user, **params.validated_data
+        )
+        return self._done(anomaly)
+
+    @extend_schema(request=AssignSerializer, responses={200: AnomalySerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def assign(self, request: Request, pk: str) -> Response:
+        """Set the assignee (a user id), clear it (null) or take it (``"me": true``)."""
+        params = AssignSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        data = params.validated_data
+        assignee = request.user if data["me"] else data["assignee"]
+        anomaly = anomaly_assign(
+            anomaly_id=self.get_object().pk, assignee=assignee, actor=request.user
+        )
+        return self._done(anomaly)
+
+
+class DetectionRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+    """Detection runs, newest first. POST starts one in the background."""
+
+    queryset = DetectionRun.objects.order_by("-created_at", "-id")
+    serializer_class = DetectionRunSerializer
+    filterset_class = DetectionRunFilterSet
+    ordering_fields = ["as_of", "created_at"]
+
+    @extend_schema(
+        request=DetectionRunRequestSerializer,
+        responses={
+            202: DetectionRunSerializer,
+            400: OpenApiResponse(DetailSerializer, description="Unknown detector or no data."),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        """Queue a detection run; 202 with the run (already finished when tasks run eagerly)."""
+        params = DetectionRunRequestSerializer(data=request.data)
+        params.is_valid(raise_exception=True)
+        try:
+            run = detection_run_request(**params.validated_data, trigger="api")
+        except DetectionError as exc:
+            raise ValidationError({"detail": str(exc)}) from exc
+        run.refresh_from_db()  # an eager task has finished it meanwhile
+        return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AnomalyStatisticsView(GenericAPIView):
+    """Counts by type, severity and status, open value at risk and a daily trend.
+
+    Accepts the anomaly list's filters to restrict what is counted.
+    """
+
+    queryset = Anomaly.objects.all()
+    serializer_class = AnomalyStatisticsSerializer
+    filterset_class = AnomalyFilterSet
+    filter_backends = [DjangoFilterBackend]
+    pagination_class = None
+
+    @extend_schema(parameters=[StatisticsQuerySerializer], filters=True)
+    def get(self, request: Request) -> Response:
+        params = StatisticsQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        stats = anomaly_statistics(
+            queryset=self.filter_queryset(self.get_queryset()), days=params.validated_data["days"]
+        )
+        return Response(self.get_serializer(stats).data)

@@ -1,0 +1,219 @@
+"""Admin for master data (editable) and the imported fact tables (read-only, huge).
+
+Also home of the small admin helpers the other apps reuse: a paginator that never counts a
+whole table, a "recent days" filter anchored on the data, location and category filters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db.models import Max, QuerySet
+from django.http import HttpRequest
+from django.utils.functional import cached_property
+
+from inventory.models import (
+    CalendarEvent,
+    DailySales,
+    Location,
+    Product,
+    Promotion,
+    Receipt,
+    StockLevel,
+)
+
+# --- shared helpers ----------------------------------------------------------------------------
+
+
+class BoundedCountPaginator(Paginator):
+    """Counts at most ``max_count`` rows, so a changelist never runs COUNT(*) over a huge table.
+
+    The count is ``SELECT COUNT(*) FROM (SELECT ... LIMIT max_count + 1)``: bounded work
+    whatever the table size. Past the bound the changelist offers ``max_count`` rows of pages
+    and says "more than"; narrowing with a filter or a search reaches the rest.
+    """
+
+    max_count = 10_000
+
+    @cached_property
+    def _bounded_count(self) -> int:
+        return self.object_list.order_by()[: self.max_count + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._bounded_count, self.max_count)
+
+    @property
+    def count_is_capped(self) -> bool:
+        return self._bounded_count > self.max_count
+
+
+class RecentDaysListFilter(admin.SimpleListFilter):
+    """Rows whose ``date_field`` is within the latest N days *of data*, not of the calendar.
+
+    Imports and detection work on past dates (yesterday's sales, backfills of old data), so
+    "last 7 days" means the 7 days ending at the newest date in the table. The anchor costs one
+    MAX() query (index-backed) and only when the filter is in use.
+    """
+
+    title = "date"
+    parameter_name = "recent"
+    date_field = "date"
+    periods_days: tuple[tuple[int, str], ...] = (
+        (1, "Latest day"),
+        (7, "Last 7 days"),
+        (30, "Last 30 days"),
+        (90, "Last 90 days"),
+    )
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [(str(days), label) for days, label in self.periods_days]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() not in {str(days) for days, _label in self.periods_days}:
+            return queryset
+        latest = queryset.model._default_manager.aggregate(latest=Max(self.date_field))["latest"]
+        if latest is None:
+            return queryset
+        since = latest - dt.timedelta(days=int(self.value()) - 1)
+        return queryset.filter(**{f"{self.date_field}__gte": since})
+
+
+class LocationListFilter(admin.SimpleListFilter):
+    """Pick one location by code (there are few locations; one query lists them)."""
+
+    title = "location"
+    parameter_name = "location"
+    field_path = "location"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [(str(pk), code) for pk, code in Location.objects.values_list("pk", "code")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() and self.value().isdigit():
+            return queryset.filter(**{f"{self.field_path}_id": int(self.value())})
+        return queryset
+
+
+class ProductCategoryListFilter(admin.SimpleListFilter):
+    """Pick one product category (distinct categories: one query)."""
+
+    title = "category"
+    parameter_name = "category"
+    field_path = "category"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        categories = (
+            Product.objects.exclude(category="")
+            .order_by("category")
+            .values_list("category", flat=True)
+            .distinct()
+        )
+        return [(category, category) for category in categories]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value():
+            return queryset.filter(**{self.field_path: self.value()})
+        return queryset
+
+
+# --- master data -------------------------------------------------------------------------------
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ("sku", "name", "category", "unit_price", "unit_cost")
+    search_fields = ("sku", "name")
+    list_filter = (ProductCategoryListFilter,)
+
+
+@admin.register(Location)
+class LocationAdmin(admin.ModelAdmin):
+    list_display = ("code", "name")
+    search_fields = ("code", "name")
+
+
+@admin.register(Promotion)
+class PromotionAdmin(admin.ModelAdmin):
+    list_display = ("product", "location", "start_date", "end_date", "discount_pct")
+    list_select_related = ("product", "location")
+    list_filter = (LocationListFilter,)
+    search_fields = ("product__sku", "product__name")
+    autocomplete_fields = ("product", "location")
+
+
+@admin.register(CalendarEvent)
+class CalendarEventAdmin(admin.ModelAdmin):
+    list_display = ("date", "name", "location", "is_closed")
+    list_select_related = ("location",)
+    list_filter = ("is_closed", LocationListFilter)
+    search_fields = ("name",)
+    autocomplete_fields = ("location",)
+
+
+# --- imported fact tables ----------------------------------------------------------------------
+
+
+class ImportedFactAdmin(admin.ModelAdmin):
+    """Read-only view of an imported fact table with millions of rows.
+
+    No full COUNT(*) (bounded paginator, no full result count, no facets), no date hierarchy,
+    only index-friendly filters: a recent-days filter and exact SKU / location code search.
+    Rows change only through the importers.
+    """
+
+    list_select_related = ("product", "location")
+    list_filter = (RecentDaysListFilter,)
+    search_fields = ("product__sku__exact", "location__code__exact")
+    search_help_text = "Exact SKU and/or location code, e.g. “85123A” or “85123A S001”."
+    sortable_by = ("date",)
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    list_per_page = 100
+
+    @admin.display(description="SKU", ordering="product__sku")
+    def sku(self, obj) -> str:
+        return obj.product.sku
+
+    @admin.display(description="product")
+    def product_name(self, obj) -> str:
+        return obj.product.name
+
+    @admin.display(description="location", ordering="location__code")
+    def location_code(self, obj) -> str:
+        return obj.location.code
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(DailySales)
+class DailySalesAdmin(ImportedFactAdmin):
+    list_display = (
+        "date",
+        "sku",
+        "product_name",
+        "location_code",
+        "units_sold",
+        "units_returned",
+        "unit_price",
+    )
+
+
+@admin.register(StockLevel)
+class StockLevelAdmin(ImportedFactAdmin):
+    list_display = ("date", "sku", "product_name", "location_code", "on_hand")
+
+
+@admin.register(Receipt)
+class ReceiptAdmin(ImportedFactAdmin):
+    list_display = ("date", "sku", "product_name", "location_code", "units")
