@@ -29,8 +29,6 @@ from django.db import connection, models, transaction
 SQLITE_BATCH_ROWS = 10_000
 # PostgreSQL: rows per CSV text block written to COPY.
 POSTGRES_COPY_BATCH_ROWS = 100_000
-# Marks NULL in the CSV sent to COPY, so that empty strings stay empty strings.
-_COPY_NULL = r"\N"
 
 RowProgress = Callable[[int, int], None]
 """``progress(done_rows, total_rows)``, called after each batch."""
@@ -75,6 +73,8 @@ def bulk_upsert(
     columns = [_column_name(model, name) for name in fields]
     keys = [_column_name(model, name) for name in key_fields]
     updates = [_column_name(model, name) for name in update_fields]
+    # Rows go in the caller's order: files sorted by date suit the date-leading indexes
+    # better than re-sorting by key (measured on SQLite; no difference on PostgreSQL).
     prepared = _prepare(frame)
     with transaction.atomic():
         connection.ensure_connection()
@@ -102,7 +102,7 @@ def _prepare(frame: pd.DataFrame) -> dict[str, np.ndarray]:
             values = days.astype(str).astype(object)
             values[np.isnat(days)] = None
         else:
-            values = series.to_numpy(dtype=object, na_value=None)
+            values = series.to_numpy(dtype=object, na_value=None, copy=True)
             if series.dtype.kind == "f":
                 # to_numpy(na_value=None) keeps NaN for float columns.
                 values[series.isna().to_numpy()] = None
@@ -156,6 +156,18 @@ def _upsert_sqlite(
     return written
 
 
+def _null_marker(frame: pd.DataFrame) -> str:
+    """A NULL marker for COPY's CSV that no value of ``frame`` equals.
+
+    The empty string (COPY's default) would turn empty names into NULLs, and pandas cannot
+    quote empty strings only; a random token that is checked against the data cannot collide.
+    """
+    while True:
+        marker = f"NULL{uuid.uuid4().hex}"
+        if not any((frame[name] == marker).any() for name in frame.columns):
+            return marker
+
+
 def _upsert_postgresql(
     table: str,
     columns: list[str],
@@ -171,17 +183,18 @@ def _upsert_postgresql(
     cols = ", ".join(map(qn, columns))
     frame = pd.DataFrame(prepared, copy=False)
     total = len(frame)
+    null = _null_marker(frame)
     with connection.connection.cursor() as cursor:
         # CREATE ... AS SELECT copies the column types only, not the NOT NULL id column.
         cursor.execute(
             f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS SELECT {cols} FROM {qn(table)} WITH NO DATA"
         )
-        copy_sql = f"COPY {tmp} ({cols}) FROM STDIN (FORMAT csv, NULL '{_COPY_NULL}')"
+        copy_sql = f"COPY {tmp} ({cols}) FROM STDIN (FORMAT csv, NULL '{null}')"
         with cursor.copy(copy_sql) as copy:
             for start in range(0, total, POSTGRES_COPY_BATCH_ROWS):
                 stop = min(start + POSTGRES_COPY_BATCH_ROWS, total)
                 buffer = io.StringIO()
-                frame.iloc[start:stop].to_csv(buffer, header=False, index=False, na_rep=_COPY_NULL)
+                frame.iloc[start:stop].to_csv(buffer, header=False, index=False, na_rep=null)
                 copy.write(buffer.getvalue())
                 if progress:
                     progress(stop, total)
