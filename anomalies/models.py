@@ -112,7 +112,9 @@ class Anomaly(models.Model):
         ]
         indexes = [
             # Triage list: open anomalies, newest first.
-            models.Index(fields=["status", "-last_detected_on"], name="anomaly_status_detected_idx"),
+            models.Index(
+                fields=["status", "-last_detected_on"], name="anomaly_status_detected_idx"
+            ),
             # Per-store triage and the API's ?status=open&location=... filter.
             models.Index(fields=["location", "status"], name="anomaly_location_status_idx"),
             # Filter by type, statistics by type.
@@ -166,7 +168,7 @@ class RunStatus(models.TextChoices):
 
 
 class DetectionRun(models.Model):
-    """One execution of detection for one as-of date: what ran, with which settings, what it found."""
+    """One detection execution for one as-of date: what ran, with which settings, what it found."""
 
     as_of = models.DateField()
     detectors = models.JSONField(default=list, help_text="Detector names requested for this run.")
@@ -233,6 +235,6 @@ class DetectorConfig(models.Model):
             )
         for key, value in self.params.items():
             default = spec.default_params[key]
-            if isinstance(default, (int, float)) and not isinstance(default, bool):
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise ValidationError({"params": f"{key} must be a number, not {value!r}."})
+            numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+            if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValidationError({"params": f"{key} must be a number, not {value!r}."})

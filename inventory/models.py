@@ -69,7 +69,8 @@ class DailySales(models.Model):
         ordering = ["-date", "location_id", "product_id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["product", "location", "date"], name="dailysales_unique_product_location_date"
+                fields=["product", "location", "date"],
+                name="dailysales_unique_product_location_date",
             ),
         ]
         indexes = [
@@ -95,7 +96,8 @@ class StockLevel(models.Model):
         ordering = ["-date", "location_id", "product_id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["product", "location", "date"], name="stocklevel_unique_product_location_date"
+                fields=["product", "location", "date"],
+                name="stocklevel_unique_product_location_date",
             ),
         ]
         indexes = [

@@ -16,7 +16,7 @@ import pandas as pd
 from . import demand, ghost_stock, inventory_discrepancy, ml, price
 from .base import DetectionInput, MissingInput
 
-__all__ = ["REGISTRY", "DetectorSpec", "DetectionInput", "MissingInput"]
+__all__ = ["REGISTRY", "DetectionInput", "DetectorSpec", "MissingInput"]
 
 
 @dataclass(frozen=True)

@@ -30,9 +30,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from .features import Grid
 
 FINDING_COLUMNS: list[str] = [
     "anomaly_type",
@@ -78,6 +83,17 @@ class DetectionInput:
     def as_of_ts(self) -> pd.Timestamp:
         """``as_of`` as a pandas Timestamp (midnight)."""
         return pd.Timestamp(self.as_of)
+
+    @cached_property
+    def grid(self) -> Grid:
+        """The dense SKU-location × day arrays every detector works on (built on first use).
+
+        ``cached_property`` writes to the instance ``__dict__``, which a frozen dataclass
+        allows, so one input builds its grid once however many detectors read it.
+        """
+        from .features import _build_grid
+
+        return _build_grid(self)
 
 
 SALES_DTYPES: dict[str, str] = {

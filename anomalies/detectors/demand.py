@@ -1,7 +1,448 @@
-"""Demand spike/drop detector (placeholder until implemented)."""
+"""Demand spikes and drops: units sold far from the weekday's expected level.
+
+Method. Expected units ``mu`` come from ``features.fit_demand`` over the ``baseline_days``
+before the day(s) tested (weekday-adjusted winsorised rate x the series' weekday factor,
+shrunk toward the location's; promotion, event, closed and sold-out days excluded), with an
+NB2 dispersion per series.
+
+- **Spike** on ``as_of`` (SKU/locations with their own history), all of:
+  ``z = (x - mu) / sd >= spike_z`` with ``sd`` the larger of the NB2 SD
+  ``sqrt(mu + alpha mu^2)`` and the MAD of the baseline residuals (Iglewicz & Hoaglin 1993);
+  the exact NB2 upper tail ``P(X >= x) < spike_max_p`` (NB is skewed, z alone over-fires);
+  ``x >= spike_ratio x max(mu, median selling-day units)`` and at least
+  ``spike_min_excess_units`` above it (items bought by the case on a few days are judged
+  against a usual order, not a daily average of 0.3); and ``x`` above
+  ``spike_record_mult x`` the item's largest ordinary day so far. Not on a promotion,
+  calendar-event or closed day (those explain a peak).
+- **Cold-start spike** (fewer than ``min_history_days`` usable days or ``min_sales_days``
+  selling days of own history, e.g. a product's first sale): compared with the location's
+  population of daily units per selling SKU-day, flagged when
+  ``x > max(cold_start_multiple x p99.9, cold_start_min_units)``. A new product's ordinary
+  first day is far below that; an 80,995-unit order is not. Locations with fewer than
+  ``cold_start_min_population`` SKU-days use the pool of all locations.
+- **Drop**: the current run of "low" days ending at ``as_of`` (each selling at most
+  ``drop_max_ratio`` of its expected units; closed, event and post-promotion days neither
+  count nor break the run; a stockout day breaks it; at most ``drop_max_run_days``), tested as
+  a whole after refitting the baseline on the days before the run: flagged when the run was
+  expected to sell at least ``drop_min_expected_units``, sold at most ``drop_max_ratio`` of
+  that, and the probability of selling so little is below ``drop_max_p`` (NB2 moment-matched
+  to the run's sum, and never below the item's own share of zero days raised to the run's
+  length, which keeps lumpy items quiet). Promotion days are measured against the ordinary
+  level. Not when the book stock shows the item sold out or started the day empty (a
+  stockout), and not for a run with no sale at all while stock is on the books (that is a
+  zero run, which ``ghost_stock`` judges, so one empty shelf is not reported twice).
+
+Inputs: ``data.sales``, ``data.products`` (regular price), ``data.promotions``,
+``data.calendar``; ``data.stock`` and ``data.receipts`` optional (to recognise stockouts).
+Output: findings frame (``base.FINDING_COLUMNS``), one row per flagged SKU/location.
+Spike: ``start_date = end_date = as_of``, ``expected_value``/``actual_value`` = expected/sold
+units (cold start: the location's median daily units per item), ``score`` = z (cold start:
+multiple of the population p99.9), ``value_at_risk`` = excess units x regular price.
+Drop: ``start_date`` = first day of the run (stable while the run lasts), ``end_date`` =
+``as_of``, values over the run, ``score`` = -log10 tail probability, ``value_at_risk`` =
+missing units x regular price.
+Severity: warning; critical from ``critical_z`` and twice the item's previous high (cold
+start: twice the multiple; drop: a tail probability below ``drop_max_p / 100``) when worth at
+least ``minor_value``, or from ``critical_value`` whatever the statistics.
+"""
+
 from __future__ import annotations
-DEFAULT_PARAMS: dict = {}
-def detect_demand_spike(data, params):
-    raise NotImplementedError
-def detect_demand_drop(data, params):
-    raise NotImplementedError
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from . import features
+from .base import DetectionInput, empty_findings, make_findings, money
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    # Trailing calendar days before the as-of day used for the baseline.
+    "baseline_days": 56,
+    # Own history needed (usable days since the first sale, within the window) ...
+    "min_history_days": 28,
+    # ... and selling days in the window; with less, the cold-start rule applies.
+    "min_sales_days": 5,
+    # Daily units are capped at this multiple of the median selling-day quantity.
+    "winsor_mult": 3.0,
+    # Spike: all of these must hold (see the module docstring).
+    "spike_z": 4.0,
+    "spike_ratio": 3.0,
+    "spike_min_excess_units": 5.0,
+    "spike_max_p": 1e-5,
+    # A spike must also beat this multiple of the item's largest ordinary day in its history
+    # (0 disables): wholesale-like items bought by the case swing 10x from order to order.
+    "spike_record_mult": 1.0,
+    # Cold start: units > max(multiple x quantile of the location's daily SKU units, floor).
+    "cold_start_quantile": 0.999,
+    "cold_start_multiple": 5.0,
+    "cold_start_min_units": 100.0,
+    "cold_start_min_population": 500,
+    # Drop: a run of days (ending today, at most drop_max_run_days long) on each of which
+    # the item sold at most drop_max_ratio of the expected units; flagged when the run was
+    # expected to sell at least drop_min_expected_units, sold at most drop_max_ratio of that,
+    # and its NB tail probability is below drop_max_p.
+    "drop_max_ratio": 0.2,
+    "drop_max_run_days": 14,
+    "drop_min_expected_units": 5.0,
+    "drop_max_p": 1e-4,
+    # Days after a promotion on which a drop is expected (customers stocked up).
+    "post_promo_days": 3,
+    # Severity: critical from this z (spike) or this value at risk (money, both).
+    "critical_z": 8.0,
+    "critical_value": 1000.0,
+    # Findings worth less than this (money) are at most warnings.
+    "minor_value": 50.0,
+}
+
+
+@dataclass(frozen=True, eq=False)
+class _AsOfDay:
+    """The as-of day's actual and expected units per series, and what explains a deviation."""
+
+    grid: features.Grid
+    model: features.DemandModel
+    units: np.ndarray  # (S,) sold on as_of
+    expected: np.ndarray  # (S,) NaN where the model has no rate
+    sd: np.ndarray  # (S,)
+    own_history: np.ndarray  # (S,) bool
+    price: np.ndarray  # (S,) regular price, realized if unknown, else 0
+
+
+def _as_of_day(data: DetectionInput, p: dict[str, Any]) -> _AsOfDay | None:
+    grid = features.build_grid(data)
+    if grid.n_series == 0 or grid.n_days < 2:
+        return None
+    last = grid.last
+    usable = features.usable_days(grid)
+    usable[:, last] = False  # the day under test must not be its own baseline
+    model = features.fit_demand(
+        grid, usable, last - 1, int(p["baseline_days"]), float(p["winsor_mult"])
+    )
+    expected = model.expected(grid, last)[:, 0]
+    sd = np.maximum(features.nb_sd(expected, model.dispersion), model.robust_sd)
+    own_history = (
+        np.isfinite(model.rate)
+        & (model.baseline_days >= p["min_history_days"])
+        & (model.baseline_sales_days >= p["min_sales_days"])
+    )
+    return _AsOfDay(grid, model, grid.units[:, last], expected, sd, own_history, _price(grid))
+
+
+def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.DataFrame:
+    """Flag units sold on ``as_of`` far above the expected level (see module doc)."""
+    p = {**DEFAULT_PARAMS, **params}
+    day = _as_of_day(data, p)
+    if day is None:
+        return empty_findings()
+    grid, last = day.grid, day.grid.last
+    x, mu = day.units, day.expected
+    explained = grid.promo[:, last] | grid.event[:, last] | grid.closed[:, last]
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = (x - mu) / day.sd
+    # Lumpy items (bought by the case on a few days) are judged against a usual selling day,
+    # not against a daily average of 0.3.
+    reference = np.fmax(mu, day.model.median_selling_units)
+    record = p["spike_record_mult"] * np.nan_to_num(day.model.max_selling_units)
+    own = (
+        day.own_history
+        & ~explained
+        & (z >= p["spike_z"])
+        & (x >= p["spike_ratio"] * reference)
+        & (x - reference >= p["spike_min_excess_units"])
+        & (x > record)
+    )
+    # NB is right-skewed: z >= 4 is not rare on its own, so the exact tail must agree.
+    tail = np.ones(grid.n_series)
+    tail[own] = _nb_tail(x[own], mu[own], day.model.dispersion[own], upper=True)
+    own &= tail < p["spike_max_p"]
+
+    # Cold start: the location's distribution of daily units per selling SKU-day before today.
+    history = grid.units[:, :last]
+    population = history > 0
+    min_n = int(p["cold_start_min_population"])
+    quantile = grid.location_quantile(history, population, float(p["cold_start_quantile"]), min_n)
+    typical = grid.location_quantile(history, population, 0.5, min_n)
+    threshold = np.maximum(p["cold_start_multiple"] * quantile, p["cold_start_min_units"])
+    cold = ~day.own_history & ~explained & np.isfinite(quantile) & (x > threshold)
+
+    rows = np.flatnonzero(own | cold)
+    if not len(rows):
+        return empty_findings()
+    is_cold = cold[rows]
+    expected = np.where(is_cold, typical[rows], mu[rows])
+    excess = x[rows] - expected
+    value = excess * day.price[rows]
+    score = np.where(is_cold, x[rows] / quantile[rows], z[rows])
+    # Critical: far beyond the bar, not merely past it (lumpy items clear z easily, so the
+    # item's previous high must be beaten twice over as well).
+    previous_high = np.nan_to_num(day.model.max_selling_units[rows])
+    strong = np.where(
+        is_cold,
+        score >= 2 * p["cold_start_multiple"],
+        (score >= p["critical_z"]) & (x[rows] >= 2 * previous_high),
+    )
+    severity = np.where(
+        (strong & (value >= p["minor_value"])) | (value >= p["critical_value"]),
+        "critical",
+        "warning",
+    )
+
+    weekday = features.WEEKDAY_NAMES[grid.weekday[last]]
+    returned = grid.returned[rows, last]
+    explanations, details = [], []
+    for i, row in enumerate(rows):
+        sold = features.fmt_count(x[row])
+        if is_cold[i]:
+            selling_days = int((grid.units[row, :last] > 0).sum())
+            lead = (
+                f"First sale of this item here: {sold} in one day"
+                if selling_days == 0
+                else f"Only {selling_days} earlier selling days; {sold} today"
+            )
+            level = f"{p['cold_start_quantile']:.1%} level"
+            text = (
+                f"{lead}, {_times(score[i])} times the {level} of daily units per item at this "
+                f"location ({features.fmt_units(quantile[row])}); "
+                f"{money(value[i], data.currency)} of goods"
+            )
+        else:
+            multiple = _times(x[row] / max(mu[row], 1e-9))
+            previous = features.fmt_units(day.model.max_selling_units[row])
+            text = (
+                f"Sold {sold}, {multiple} times the expected {features.fmt_units(mu[row])} for a "
+                f"{weekday} (z = {z[row]:,.1f}; previous high {previous} in "
+                f"{last - grid.first_sale[row]} days); {features.fmt_count(excess[i])} extra "
+                f"({money(value[i], data.currency)})"
+            )
+        if returned[i] >= 0.5 * x[row]:
+            text += f"; {features.fmt_count(returned[i])} returned or cancelled the same day"
+        explanations.append(text + ".")
+        details.append(
+            {
+                "rule": "cold_start" if is_cold[i] else "own_history",
+                "units_sold": int(x[row]),
+                "units_returned": int(returned[i]),
+                "expected_units": round(float(expected[i]), 3),
+                "z": features.json_number(z[row], 2),
+                "sd": features.json_number(day.sd[row], 3),
+                "population_quantile_units": round(float(quantile[row]), 1) if is_cold[i] else None,
+                "threshold_units": round(float(threshold[row]), 1) if is_cold[i] else None,
+                "weekday": weekday,
+                "unit_price": round(float(day.price[row]), 4),
+            }
+        )
+    return _findings(
+        "demand_spike", grid, rows, severity, score, expected, x[rows], value, explanations, details
+    )
+
+
+def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataFrame:
+    """Flag a run of days up to ``as_of`` selling far below the expected level (module doc)."""
+    p = {**DEFAULT_PARAMS, **params}
+    grid = features.build_grid(data)
+    if grid.n_series == 0 or grid.n_days < 2:
+        return empty_findings()
+    last = grid.last
+    cols = np.arange(grid.n_days)
+    ratio = float(p["drop_max_ratio"])
+    stockout = features.stockout(grid)
+    if grid.on_hand_ffill is not None:
+        # Empty in the morning (and nothing received) is a stockout too.
+        morning = (
+            np.concatenate([grid.on_hand_ffill[:, :1], grid.on_hand_ffill[:, :-1]], axis=1)
+            + grid.receipts
+        )
+        stockout = stockout | (morning <= 0)
+    # Days that neither count nor break a run: the calendar or a promotion explains them.
+    neutral = grid.closed | grid.event | features.days_after(grid.promo, int(p["post_promo_days"]))
+
+    # 1. Find the current run of low days with a provisional baseline that ends yesterday.
+    usable = features.usable_days(grid)
+    usable[:, last] = False
+    provisional = features.fit_demand(
+        grid, usable, last - 1, int(p["baseline_days"]), float(p["winsor_mult"])
+    )
+    mu_all = np.nan_to_num(_without_uplift(grid, provisional))
+    low = (grid.units <= ratio * mu_all) & (mu_all > 0) & ~neutral & ~stockout
+    breaker = ~low & ~neutral
+    last_break = np.where(breaker, cols, -1).max(axis=1)
+    max_run = int(p["drop_max_run_days"])
+    run_start = np.maximum(last_break + 1, last - max_run + 1)
+    candidate = low[:, last]
+    if not candidate.any():
+        return empty_findings()
+
+    # 2. Refit on the days before the run, so the drop cannot lower its own baseline.
+    usable = features.usable_days(grid) & (cols < run_start[:, None])
+    model = features.fit_demand(
+        grid, usable, run_start - 1, int(p["baseline_days"]), float(p["winsor_mult"])
+    )
+    in_run = (cols >= run_start[:, None]) & ~neutral & ~stockout
+    mu = np.where(in_run, np.nan_to_num(_without_uplift(grid, model)), 0.0)
+    units = np.where(in_run, grid.units, 0.0)
+    expected, sold = mu.sum(axis=1), units.sum(axis=1)
+    own_history = (
+        np.isfinite(model.rate)
+        & (model.baseline_days >= p["min_history_days"])
+        & (model.baseline_sales_days >= p["min_sales_days"])
+    )
+    candidate &= (
+        own_history & (expected >= p["drop_min_expected_units"]) & (sold <= ratio * expected)
+    )
+    if grid.on_hand_ffill is not None:
+        # Nothing sold at all with stock on the books is a zero run: ghost_stock judges
+        # those, so the same empty shelf is not reported twice.
+        candidate &= ~((sold == 0) & (grid.on_hand_ffill[:, last] > 0))
+    rows = np.flatnonzero(candidate)
+    if not len(rows):
+        return empty_findings()
+    # The run's total under NB2, moment-matched: mean sum(mu), variance sum(mu + alpha mu^2).
+    alpha = model.dispersion[rows]
+    variance = (mu[rows] + alpha[:, None] * mu[rows] ** 2).sum(axis=1)
+    alpha_sum = np.maximum((variance - expected[rows]) / expected[rows] ** 2, 1e-6)
+    tail = _nb_tail(sold[rows], expected[rows], alpha_sum, upper=False)
+    # P(sum <= sold) >= P(no sale at all), which the item's own zero days may make likelier
+    # than the NB does (lumpy items).
+    tail = np.maximum(tail, np.exp(features.log_p_no_sales(model, mu, in_run)[rows]))
+    keep = tail < p["drop_max_p"]
+    rows, tail = rows[keep], tail[keep]
+    if not len(rows):
+        return empty_findings()
+
+    days = in_run[rows].sum(axis=1)
+    missing = expected[rows] - sold[rows]
+    price = _price(grid)[rows]
+    value = missing * price
+    score = -np.log10(np.maximum(tail, 1e-300))
+    severity = np.where(
+        ((tail < p["drop_max_p"] / 100) & (value >= p["minor_value"]))
+        | (value >= p["critical_value"]),
+        "critical",
+        "warning",
+    )
+    weekday = features.WEEKDAY_NAMES[grid.weekday[last]]
+    explanations, details = [], []
+    for i, row in enumerate(rows):
+        when = (
+            f"on this {weekday}"
+            if days[i] == 1
+            else f"over {days[i]} days since {features.fmt_date(grid.dates[run_start[row]])}"
+        )
+        promo = (
+            " (promotion days counted at the ordinary level)"
+            if (in_run[row] & grid.promo[row]).any()
+            else ""
+        )
+        text = (
+            f"Sold {features.fmt_count(sold[row])} {when}, "
+            f"{1 - sold[row] / expected[row]:.0%} below the expected "
+            f"{features.fmt_units(expected[row])}{promo} (chance about 1 in {_one_in(tail[i])}); "
+            f"{features.fmt_count(missing[i])} short ({money(value[i], data.currency)})"
+        )
+        on_hand = None
+        if grid.on_hand_ffill is not None and np.isfinite(grid.on_hand_ffill[row, last]):
+            on_hand = int(grid.on_hand_ffill[row, last])
+            text += f" with {features.fmt_units(on_hand)} on hand"
+        explanations.append(text + ".")
+        details.append(
+            {
+                "run_days": int(days[i]),
+                "units_sold": int(sold[row]),
+                "expected_units": round(float(expected[row]), 3),
+                "units_sold_today": int(grid.units[row, last]),
+                "expected_units_today": round(float(mu[row, last]), 3),
+                "p_tail": float(tail[i]),
+                "dispersion": round(float(model.dispersion[row]), 3),
+                "on_hand": on_hand,
+                "unit_price": round(float(price[i]), 4),
+            }
+        )
+    return _findings(
+        "demand_drop",
+        grid,
+        rows,
+        severity,
+        score,
+        expected[rows],
+        sold[rows],
+        value,
+        explanations,
+        details,
+        start_cols=run_start[rows],
+    )
+
+
+def _without_uplift(grid: features.Grid, model: features.DemandModel) -> np.ndarray:
+    """(S, D) expected units with promotion days at the ordinary level.
+
+    A drop on a promotion day is measured against the level without the promotion: the
+    location's average uplift overstates it for items that respond weakly to promotions.
+    """
+    mu = model.expected(grid)
+    return np.where(grid.promo, mu / model.promo_uplift[:, None], mu)
+
+
+def _price(grid: features.Grid) -> np.ndarray:
+    """Regular price per series, the as-of realized price where unknown, else 0."""
+    price = grid.regular_price
+    return np.where(np.isfinite(price), price, np.nan_to_num(grid.price[:, grid.last]))
+
+
+def _nb_tail(x: np.ndarray, mu: np.ndarray, alpha: np.ndarray, *, upper: bool) -> np.ndarray:
+    """NB2 tail probability: ``P(X >= x)`` if ``upper`` else ``P(X <= x)``."""
+    size = 1.0 / alpha
+    prob = size / (size + mu)
+    if upper:
+        return stats.nbinom.sf(x - 1, size, prob)
+    return stats.nbinom.cdf(x, size, prob)
+
+
+def _times(ratio: float) -> str:
+    """A multiple for an explanation: ``4.4`` below 10, ``332`` above."""
+    return f"{ratio:,.1f}" if ratio < 10 else f"{ratio:,.0f}"
+
+
+def _one_in(p: float) -> str:
+    """``1e-5`` → ``"100,000"`` (rounded to two significant digits)."""
+    n = 1.0 / max(p, 1e-300)
+    if n >= 1e9:
+        return f"{n:.0e}".replace("e+0", "e").replace("e+", "e")
+    digits = max(int(np.floor(np.log10(n))) - 1, 0)
+    return f"{round(n, -digits):,.0f}"
+
+
+def _findings(
+    anomaly_type: str,
+    grid: features.Grid,
+    rows: np.ndarray,
+    severity: np.ndarray,
+    score: np.ndarray,
+    expected: np.ndarray,
+    actual: np.ndarray,
+    value: np.ndarray,
+    explanations: list[str],
+    details: list[dict],
+    start_cols: np.ndarray | None = None,
+) -> pd.DataFrame:
+    n = len(rows)
+    start = grid.dates[start_cols] if start_cols is not None else [grid.as_of] * n
+    return make_findings(
+        {
+            "anomaly_type": [anomaly_type] * n,
+            "product_id": grid.product_id[rows],
+            "location_id": grid.location_id[rows],
+            "start_date": start,
+            "end_date": [grid.as_of] * n,
+            "severity": severity,
+            "score": score,
+            "expected_value": expected,
+            "actual_value": actual,
+            "value_at_risk": value,
+            "explanation": explanations,
+            "details": details,
+        }
+    )

@@ -1,5 +1,175 @@
-"""Ghost stock detector (placeholder until implemented)."""
+"""Ghost stock (phantom inventory): book stock > 0 while sales stopped implausibly long.
+
+Method: a zero-run test on point-of-sale data (the idea behind the out-of-stock detection of
+Montoya & Gonzalez 2019, "A hidden Markov model to detect on-shelf out-of-stocks using
+point-of-sale data", M&SOM), with negative-binomial demand:
+
+1. For each SKU/location, the current zero run starts the day after its last sale and ends at
+   ``as_of``. Only days that are open, free of calendar events and have book stock > 0 at the
+   end of the day count as evidence (a closed day or a stockout explains a zero).
+2. Expected demand on each evidence day comes from ``features.fit_demand`` fitted on the
+   ``baseline_days`` up to the last sale (the run itself is excluded, so the quiet days cannot
+   lower the rate that judges them): weekday-adjusted winsorised rate x weekday factor x
+   promotion uplift (a zero run during a promotion is more suspicious).
+3. ``p0 = prod_d P(X_d = 0)`` under NB2 with the series' dispersion, but never below the
+   item's own share of zero days raised to the (demand-weighted) run length, so lumpy items
+   that are bought on few days are judged by how often they really sell. The run is flagged
+   when ``p0 < min_p``; slow movers (0.05-0.5 units/day) get there only after weeks, fast
+   movers after a few days. Items need ``min_history_days`` usable days and
+   ``min_sales_days`` selling days of baseline, and ``min_zero_days`` evidence days.
+4. Severity: ``1 - p0 x (items tested today)`` (Bonferroni) through
+   ``base.severity_from_probability``, one level up from ``critical_value_at_risk`` and at
+   most a warning below ``minor_value``.
+
+Inputs: ``data.stock`` (required), ``data.sales``, ``data.products`` (regular price),
+``data.promotions``, ``data.calendar``, ``data.receipts`` (noted in the explanation).
+Output: findings frame (``base.FINDING_COLUMNS``), one row per flagged SKU/location with
+``start_date`` = day after the last sale (stable across daily runs), ``end_date`` = ``as_of``;
+``expected_value`` = units expected over the evidence days, ``actual_value`` = 0,
+``score`` = -log10(p0), ``value_at_risk`` = on_hand x regular price.
+Raises ``base.MissingInput`` when no book stock was imported.
+"""
+
 from __future__ import annotations
-DEFAULT_PARAMS: dict = {}
-def detect_ghost_stock(data, params):
-    raise NotImplementedError
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import features
+from .base import (
+    DetectionInput,
+    MissingInput,
+    empty_findings,
+    make_findings,
+    money,
+    severity_from_probability,
+)
+
+ANOMALY_TYPE = "ghost_stock"
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    # Trailing calendar days before the zero run used to estimate the demand rate.
+    "baseline_days": 56,
+    # Usable (open, in stock, no promotion) days needed in that window since the first sale.
+    "min_history_days": 28,
+    # Days with a sale needed in that window: below that the rate is too uncertain.
+    "min_sales_days": 5,
+    # Evidence days (open, in stock, no sale) needed before anything is flagged.
+    "min_zero_days": 3,
+    # Probability of the zero run under ordinary demand below which it is flagged.
+    "min_p": 1e-4,
+    # Daily units are capped at this multiple of the median selling-day quantity.
+    "winsor_mult": 3.0,
+    # Stock value (shelf price) from which a warning becomes critical and an info a warning ...
+    "critical_value_at_risk": 250.0,
+    # ... and below which a finding is at most a warning.
+    "minor_value": 50.0,
+}
+
+
+def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataFrame:
+    """Flag SKU/locations with book stock but no sales for implausibly long (see module doc)."""
+    if data.stock is None or data.stock.empty:
+        raise MissingInput("Ghost-stock detection needs book stock; none was imported.")
+    p = {**DEFAULT_PARAMS, **params}
+    grid = features.build_grid(data)
+    if grid.n_series == 0 or grid.on_hand_ffill is None:
+        return empty_findings()
+
+    last = grid.last
+    cols = np.arange(grid.n_days)
+    selling = grid.units > 0
+    last_sale = np.where(selling.any(axis=1), last - selling[:, ::-1].argmax(axis=1), -1)
+    on_hand_now = grid.on_hand_ffill[:, last]
+    candidate = (last_sale >= 0) & (last_sale < last) & (on_hand_now > 0)
+    if not candidate.any():
+        return empty_findings()
+
+    usable = features.usable_days(grid)
+    model = features.fit_demand(
+        grid, usable, last_sale, int(p["baseline_days"]), float(p["winsor_mult"])
+    )
+    in_run = cols > last_sale[:, None]
+    evidence = in_run & ~grid.closed & ~grid.event & (grid.on_hand_ffill > 0)
+    mu = np.where(evidence, np.nan_to_num(model.expected(grid)), 0.0)
+    log_p0 = features.log_p_no_sales(model, mu, evidence)
+    zero_days = evidence.sum(axis=1)
+    eligible = (
+        candidate
+        & np.isfinite(model.rate)
+        & (model.baseline_days >= p["min_history_days"])
+        & (model.baseline_sales_days >= p["min_sales_days"])
+        & (zero_days >= p["min_zero_days"])
+    )
+    flagged = eligible & (log_p0 < np.log(p["min_p"]))
+    rows = np.flatnonzero(flagged)
+    if not len(rows):
+        return empty_findings()
+
+    p0 = np.exp(log_p0[rows])
+    # Bonferroni over the SKU/locations tested today: the chance that any of them shows such
+    # a run by luck. That, not the per-item p0, is how sure we are that this one is real.
+    probability = 1.0 - np.minimum(1.0, p0 * max(int(eligible.sum()), 1))
+    price = np.nan_to_num(grid.regular_price[rows])
+    on_hand = on_hand_now[rows]
+    value = on_hand * price
+    severity = features.raise_severity(
+        severity_from_probability(probability), value >= p["critical_value_at_risk"]
+    )
+    severity = np.where((value < p["minor_value"]) & (severity == "critical"), "warning", severity)
+    expected_total = mu[rows].sum(axis=1)
+    promo_days = (evidence & grid.promo)[rows].sum(axis=1)
+    received = np.where(in_run, grid.receipts, 0.0)[rows].sum(axis=1)
+    start_dates = grid.dates[last_sale[rows] + 1]
+    last_sale_dates = grid.dates[last_sale[rows]]
+
+    explanations, details = [], []
+    for i, row in enumerate(rows):
+        days = int(zero_days[row])
+        per_day = expected_total[i] / days
+        text = (
+            f"No sales for {days} days (since {features.fmt_date(start_dates[i])}) although "
+            f"{features.fmt_units(per_day)} units/day were expected "
+            f"({features.fmt_units(expected_total[i])} in total"
+            + (f", {promo_days[i]} days on promotion" if promo_days[i] else "")
+            + f"); {features.fmt_count(on_hand[i])} on hand "
+            f"({money(value[i], data.currency)} at risk)"
+        )
+        if received[i] > 0:
+            text += f"; {features.fmt_count(received[i])} received since, none sold"
+        explanations.append(text + ".")
+        details.append(
+            {
+                "last_sale_date": last_sale_dates[i].date().isoformat(),
+                "zero_days": days,
+                "expected_units": round(float(expected_total[i]), 2),
+                "expected_units_per_day": round(float(per_day), 3),
+                "base_rate_per_day": round(float(model.rate[row]), 3),
+                "dispersion": round(float(model.dispersion[row]), 3),
+                "promotion_days": int(promo_days[i]),
+                "p_zero_run": float(p0[i]),
+                "probability": round(float(probability[i]), 4),
+                "on_hand": int(on_hand[i]),
+                "unit_price": float(price[i]),
+                "units_received_in_run": int(received[i]),
+            }
+        )
+
+    return make_findings(
+        {
+            "anomaly_type": [ANOMALY_TYPE] * len(rows),
+            "product_id": grid.product_id[rows],
+            "location_id": grid.location_id[rows],
+            "start_date": start_dates,
+            "end_date": [grid.as_of] * len(rows),
+            "severity": severity,
+            "score": -log_p0[rows] / np.log(10.0),
+            "expected_value": expected_total,
+            "actual_value": np.zeros(len(rows)),
+            "value_at_risk": value,
+            "explanation": explanations,
+            "details": details,
+        }
+    )

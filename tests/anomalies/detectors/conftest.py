@@ -1,0 +1,1 @@
+"""Fixtures for the detector tests (input builders live in ``builders``)."""

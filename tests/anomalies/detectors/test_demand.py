@@ -1,0 +1,193 @@
+"""Demand spikes and drops against the weekday's expected level."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from anomalies.detectors.base import FINDING_COLUMNS
+from anomalies.detectors.demand import detect_demand_drop, detect_demand_spike
+from anomalies.detectors.ghost_stock import detect_ghost_stock
+from tests.anomalies.detectors.builders import AS_OF, Series, day, make_input, poisson_units
+
+
+def history(rate: float, days: int = 70, seed: int = 0) -> np.ndarray:
+    return poisson_units(rate, days, seed)
+
+
+def with_today(units: np.ndarray, today: int) -> np.ndarray:
+    out = units.copy()
+    out[-1] = today
+    return out
+
+
+def store(n_items: int = 30, rate: float = 5.0, days: int = 70) -> list[Series]:
+    """A location of ordinary items (the population a new product is compared with)."""
+    return [Series(100 + i, history(rate, days, seed=100 + i)) for i in range(n_items)]
+
+
+# Spikes
+
+
+def test_spike_far_above_the_weekday_level_is_flagged():
+    data = make_input([Series(1, with_today(history(10), 60), price=2.0)])
+
+    found = detect_demand_spike(data, {})
+
+    assert len(found) == 1
+    row = found.iloc[0]
+    assert row.anomaly_type == "demand_spike"
+    assert row.start_date == row.end_date == pd.Timestamp(AS_OF)
+    assert row.actual_value == 60 and 8 < row.expected_value < 12
+    assert row.score >= 4
+    assert row.explanation.startswith("Sold 60 units, ")
+    assert "for a Sunday" in row.explanation and "extra" in row.explanation
+    assert row.value_at_risk == (60 - row.expected_value) * 2.0
+
+
+def test_ordinary_busy_day_is_not_a_spike():
+    data = make_input([Series(1, with_today(history(10), 18))])
+
+    assert detect_demand_spike(data, {}).empty
+
+
+def test_promoted_spike_is_not_a_demand_spike():
+    data = make_input(
+        [Series(1, with_today(history(10), 60))], promotions=[(1, None, day(2), day(0), 25.0)]
+    )
+
+    assert detect_demand_spike(data, {}).empty
+
+
+def test_spike_on_a_calendar_event_is_not_flagged():
+    data = make_input(
+        [Series(1, with_today(history(10), 60))], calendar=[(day(0), 1, "Local festival", False)]
+    )
+
+    assert detect_demand_spike(data, {}).empty
+
+
+def test_lumpy_item_is_judged_against_its_usual_order_size():
+    # Bought by the case of 24 about once a week: another case is not a spike.
+    units = np.zeros(70, dtype=int)
+    units[::7] = 24
+    units[-1] = 24
+    data = make_input([Series(1, units)])
+
+    assert detect_demand_spike(data, {}).empty
+
+
+def test_cold_start_giant_order_is_flagged_with_the_quantity():
+    new_product = Series(1, np.r_[np.zeros(69, dtype=int), [80995]], price=2.08)
+    data = make_input([*store(), new_product])
+
+    found = detect_demand_spike(data, {})
+
+    assert found.product_id.tolist() == [1]
+    row = found.iloc[0]
+    assert row.details["rule"] == "cold_start"
+    assert row.severity == "critical"
+    assert row.explanation.startswith("First sale of this item here: 80,995 units in one day")
+    assert row.value_at_risk > 160_000
+    json.dumps(row.details, allow_nan=False)  # stored as JSON: no NaN allowed
+
+
+def test_cold_start_ordinary_first_day_is_not_flagged():
+    new_product = Series(1, np.r_[np.zeros(69, dtype=int), [12]])
+    data = make_input([*store(), new_product])
+
+    assert detect_demand_spike(data, {}).empty
+
+
+def test_item_with_little_history_is_compared_with_the_store():
+    young = Series(1, np.r_[np.zeros(66, dtype=int), [3, 0, 4, 5000]])
+    data = make_input([*store(), young])
+
+    found = detect_demand_spike(data, {})
+
+    assert found.product_id.tolist() == [1]
+    assert found.iloc[0].explanation.startswith("Only 2 earlier selling days; 5,000 units today")
+
+
+# Drops
+
+
+def test_drop_far_below_the_expected_level_is_flagged():
+    data = make_input([Series(1, with_today(history(20), 1), on_hand=100, price=3.0)])
+
+    found = detect_demand_drop(data, {})
+
+    assert len(found) == 1
+    row = found.iloc[0]
+    assert row.anomaly_type == "demand_drop"
+    assert row.start_date == row.end_date == pd.Timestamp(AS_OF)
+    assert row.actual_value == 1
+    assert row.explanation.startswith("Sold 1 unit on this Sunday, 9")
+    assert f"below the expected {row.expected_value:.0f} (chance about 1 in " in row.explanation
+    assert "with 100 on hand" in row.explanation
+    assert row.details["p_tail"] < 1e-4
+
+
+def test_drop_over_several_days_is_one_finding_from_its_first_day():
+    units = np.r_[history(12, 60), [1, 0, 2, 1]]
+    data = make_input([Series(1, units, on_hand=100)])
+
+    found = detect_demand_drop(data, {})
+
+    assert len(found) == 1
+    assert found.iloc[0].start_date == day(3)
+    assert "Sold 4 units over 4 days since 28 Mar" in found.iloc[0].explanation
+
+
+def test_closed_day_is_not_a_demand_drop():
+    data = make_input(
+        [Series(1, with_today(history(20), 0), on_hand=100)],
+        calendar=[(day(0), None, "Christmas Day (closed)", True)],
+    )
+
+    assert detect_demand_drop(data, {}).empty
+
+
+def test_stockout_is_neither_a_drop_nor_ghost_stock():
+    units = with_today(history(20), 0)
+    on_hand = np.r_[np.full(69, 50), [0]]
+    data = make_input([Series(1, units, on_hand=on_hand)])
+
+    assert detect_demand_drop(data, {}).empty
+    assert detect_ghost_stock(data, {}).empty
+
+
+def test_sold_out_during_the_day_is_not_a_drop():
+    units = with_today(history(20), 2)
+    on_hand = np.r_[np.full(69, 50), [0]]
+    data = make_input([Series(1, units, on_hand=on_hand)])
+
+    assert detect_demand_drop(data, {}).empty
+
+
+def test_slow_item_cannot_drop():
+    data = make_input([Series(1, with_today(history(2), 0))], with_stock=False)
+
+    assert detect_demand_drop(data, {}).empty
+
+
+def test_dip_after_a_promotion_is_not_a_drop():
+    data = make_input(
+        [Series(1, with_today(history(20), 1), on_hand=100)],
+        promotions=[(1, None, day(8), day(1), 30.0)],
+    )
+
+    assert detect_demand_drop(data, {}).empty
+
+
+def test_findings_follow_the_contract():
+    data = make_input(
+        [Series(1, with_today(history(10), 60)), Series(2, with_today(history(20), 1))]
+    )
+
+    for found in (detect_demand_spike(data, {}), detect_demand_drop(data, {})):
+        assert list(found.columns) == FINDING_COLUMNS
+        assert len(found) == 1
+        assert str(found.product_id.dtype) == "Int64"

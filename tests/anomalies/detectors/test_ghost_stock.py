@@ -1,0 +1,165 @@
+"""Ghost stock: book stock on hand while sales stopped far longer than demand explains."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from anomalies.detectors.base import FINDING_COLUMNS, MissingInput
+from anomalies.detectors.ghost_stock import DEFAULT_PARAMS, detect_ghost_stock
+from tests.anomalies.detectors.builders import AS_OF, Series, day, make_input, poisson_units
+
+
+def fast_mover_with_zero_days(zero_days: int, seed: int = 1) -> np.ndarray:
+    units = np.r_[poisson_units(8, 60, seed), np.zeros(zero_days, dtype=int)]
+    units[-zero_days - 1] = max(units[-zero_days - 1], 1)  # the last sale is right before the run
+    return units
+
+
+def test_fast_mover_without_sales_for_four_days_is_ghost_stock():
+    data = make_input([Series(1, fast_mover_with_zero_days(4), on_hand=40, price=2.5)])
+
+    found = detect_ghost_stock(data, {})
+
+    assert len(found) == 1
+    row = found.iloc[0]
+    assert row.anomaly_type == "ghost_stock"
+    assert row.start_date == day(3) and row.end_date == pd.Timestamp(AS_OF)
+    assert row.value_at_risk == 100.0
+    assert row.actual_value == 0 and row.expected_value > 25
+    assert row.explanation.startswith("No sales for 4 days (since 28 Mar) although 7.")
+    assert "units/day were expected" in row.explanation
+    assert "40 units on hand (£100 at risk)" in row.explanation
+    assert row.severity == "critical"
+    assert row.details["zero_days"] == 4 and row.details["on_hand"] == 40
+    assert row.details["p_zero_run"] < DEFAULT_PARAMS["min_p"]
+
+
+def test_zero_sales_run_on_slow_mover_is_not_flagged():
+    units = np.r_[poisson_units(0.2, 80, seed=2), np.zeros(10, dtype=int)]
+    units[-11] = 1
+    data = make_input([Series(1, units, on_hand=5)])
+
+    assert detect_ghost_stock(data, {}).empty
+
+
+def test_slow_mover_silent_for_months_is_flagged():
+    units = np.r_[poisson_units(0.5, 60, seed=3), np.zeros(60, dtype=int)]
+    units[-61] = 1
+    data = make_input([Series(1, units, on_hand=5)])
+
+    found = detect_ghost_stock(data, {})
+
+    assert len(found) == 1
+    assert "No sales for 60 days" in found.iloc[0].explanation
+
+
+def test_closed_days_do_not_count_as_zero_sales_days():
+    data = make_input(
+        [Series(1, fast_mover_with_zero_days(4), on_hand=40)],
+        calendar=[(day(i), None, "Refurbishment (closed)", True) for i in (1, 2, 3)],
+    )
+
+    assert detect_ghost_stock(data, {}).empty
+
+
+def test_stockout_is_not_ghost_stock():
+    units = fast_mover_with_zero_days(6)
+    on_hand = np.r_[np.full(60, 40), np.zeros(6, dtype=int)]
+    data = make_input([Series(1, units, on_hand=on_hand)])
+
+    assert detect_ghost_stock(data, {}).empty
+
+
+def test_days_out_of_stock_in_the_run_are_not_evidence():
+    # Sold out for 5 days, restocked yesterday: one day without sales proves nothing.
+    units = fast_mover_with_zero_days(6)
+    on_hand = np.r_[np.full(60, 40), np.zeros(5, dtype=int), [48]]
+    data = make_input([Series(1, units, on_hand=on_hand)])
+
+    assert detect_ghost_stock(data, {}).empty
+
+
+def test_zero_run_during_a_promotion_is_more_suspicious():
+    units = np.r_[poisson_units(2, 80, seed=4), np.zeros(4, dtype=int)]
+    units[-5] = 2
+    plain = make_input([Series(1, units, on_hand=30)])
+    promoted = make_input(
+        [Series(1, units, on_hand=30)], promotions=[(1, None, day(3), day(0), 30.0)]
+    )
+
+    assert detect_ghost_stock(plain, {}).empty
+    found = detect_ghost_stock(promoted, {})
+    assert len(found) == 1
+    assert "4 days on promotion" in found.iloc[0].explanation
+
+
+def test_receipts_during_the_run_are_noted():
+    data = make_input(
+        [Series(1, fast_mover_with_zero_days(5), on_hand=np.r_[np.full(63, 16), [40, 40]])],
+        receipts=[(1, 1, day(1), 24)],
+    )
+
+    found = detect_ghost_stock(data, {})
+
+    assert "24 units received since, none sold" in found.iloc[0].explanation
+    assert found.iloc[0].details["units_received_in_run"] == 24
+
+
+def test_short_history_is_not_judged():
+    units = np.r_[poisson_units(8, 14, seed=5), np.zeros(5, dtype=int)]
+    units[-6] = 3
+    data = make_input([Series(1, units, on_hand=40)])
+
+    assert detect_ghost_stock(data, {}).empty
+
+
+def test_missing_book_stock_raises_missing_input():
+    data = make_input([Series(1, fast_mover_with_zero_days(4))], with_stock=False)
+
+    with pytest.raises(MissingInput):
+        detect_ghost_stock(data, {})
+
+
+def test_empty_book_stock_raises_missing_input():
+    data = make_input([Series(1, fast_mover_with_zero_days(4))])
+    empty = type(data)(
+        as_of=data.as_of,
+        sales=data.sales,
+        products=data.products,
+        locations=data.locations,
+        stock=data.stock.iloc[:0],
+    )
+
+    with pytest.raises(MissingInput):
+        detect_ghost_stock(empty, {})
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rate=st.floats(0.05, 30.0),
+    zero_days=st.integers(0, 40),
+    on_hand=st.integers(-5, 200),
+    seed=st.integers(0, 1000),
+)
+def test_findings_respect_the_contract_and_need_stock_on_hand(rate, zero_days, on_hand, seed):
+    units = np.r_[poisson_units(rate, 60, seed), np.zeros(zero_days, dtype=int)]
+    data = make_input([Series(1, units, on_hand=on_hand), Series(2, units[::-1], on_hand=10)])
+
+    found = detect_ghost_stock(data, {})
+
+    assert list(found.columns) == FINDING_COLUMNS
+    assert str(found["start_date"].dtype) == "datetime64[ns]"
+    assert str(found["product_id"].dtype) == "Int64"
+    assert (found.start_date <= found.end_date).all()
+    assert (found.end_date <= pd.Timestamp(AS_OF)).all()
+    assert found.severity.isin(["info", "warning", "critical"]).all()
+    for details in found.details:
+        json.dumps(details, allow_nan=False)
+    if on_hand <= 0:
+        assert 1 not in found.product_id.tolist()
