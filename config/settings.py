@@ -171,9 +171,11 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery ----------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "")
-# No broker configured: run tasks in-process so a fresh clone needs no Redis.
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+_BROKER_URL = env_str("CELERY_BROKER_URL", "")
+# No broker configured: run tasks in-process so a fresh clone needs no Redis. The in-memory
+# transport keeps anything that still opens a connection from reaching amqp://localhost.
+CELERY_TASK_ALWAYS_EAGER = not _BROKER_URL
+CELERY_BROKER_URL = _BROKER_URL or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "")
 CELERY_TASK_SERIALIZER = "json"

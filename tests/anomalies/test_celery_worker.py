@@ -47,20 +47,22 @@ def redis_worker():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379 (start it to run worker tests)")
     saved = {
         key: app.conf[key]
-        for key in ("broker_url", "task_always_eager", "result_backend", "broker_connection_retry")
+        for key in ("broker_url", "task_always_eager", "broker_connection_retry_on_startup")
     }
     app.conf.update(
-        broker_url=REDIS_URL,
-        task_always_eager=False,
-        result_backend=REDIS_URL,
-        broker_connection_retry=False,
+        broker_url=REDIS_URL, task_always_eager=False, broker_connection_retry_on_startup=False
     )
+    # Pools built for the previous (in-memory) broker would otherwise keep being used.
+    app._pool = None
+    app.amqp._producer_pool = None
     app.connection_for_write().default_channel.client.flushdb()
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
             yield app
     finally:
         app.conf.update(saved)
+        app._pool = None
+        app.amqp._producer_pool = None
 
 
 @pytest.fixture
@@ -112,10 +114,13 @@ def test_beat_schedule_task_name_runs_on_a_real_worker(redis_worker, sales_with_
     schedules_ensure()
     schedule = PeriodicTask.objects.get(name="Daily detection: demand, price, discrepancy (05:00)")
     # What beat does when the schedule is due: send the stored task name with its kwargs.
-    result = redis_worker.send_task(schedule.task, kwargs=json.loads(schedule.kwargs))
-    payload = result.get(timeout=60)
-    run = DetectionRun.objects.get(pk=payload["run_id"])
-    assert run.status == RunStatus.SUCCEEDED
+    redis_worker.send_task(schedule.task, kwargs=json.loads(schedule.kwargs))
+    deadline = time.monotonic() + 60
+    while not DetectionRun.objects.filter(trigger="schedule").exists():
+        assert time.monotonic() < deadline, "the worker did not start the scheduled run"
+        time.sleep(0.2)
+    run = _wait_for_run(DetectionRun.objects.get(trigger="schedule").pk)
+    assert run.status == RunStatus.SUCCEEDED, run.error
     assert run.trigger == "schedule"
     assert run.detectors == json.loads(schedule.kwargs)["detectors"]
     assert Anomaly.objects.filter(anomaly_type="demand_spike", last_run=run).count() == 1
