@@ -82,7 +82,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # Fewer rows than this: skip (an outlier among a handful of items means nothing).
     "min_samples": 50,
     # Anomaly score (0.5 ordinary, 1 isolated) from which a row can be flagged ...
-    "score_threshold": 0.7,
+    "score_threshold": 0.62,
+    # ... and at least one feature this many robust SDs from the median (a forest score alone
+    # is not something a store manager can check).
+    "min_feature_z": 6.0,
     # ... and the largest share of rows flagged on one day.
     "max_share": 0.005,
     "warning_score": 0.75,
@@ -128,12 +131,13 @@ def build_features(grid: features.Grid, active_days: int) -> tuple[np.ndarray, p
     )
     price = grid.price[rows]
     sold = units[:, window]
-    priced = np.isfinite(price[:, window]) & (sold > 0)
-    revenue = np.where(priced, price[:, window] * sold, 0.0).sum(axis=1)
-    priced_units = np.where(priced, sold, 0.0).sum(axis=1)
-    avg_price = np.divide(
-        revenue, priced_units, out=np.full(len(rows), np.nan), where=priced_units > 0
-    )
+    # Median of the daily realized prices, not revenue / units: one mis-keyed day must not
+    # make the following ordinary days look cheap.
+    daily_price = np.where(np.isfinite(price[:, window]) & (sold > 0), price[:, window], np.nan)
+    has_price = np.isfinite(daily_price).any(axis=1)
+    avg_price = np.full(len(rows), np.nan)
+    if has_price.any():
+        avg_price[has_price] = np.nanmedian(daily_price[has_price], axis=1)
     today = price[:, last]
     priced_today = (units[:, last] > 0) & np.isfinite(today) & (avg_price > 0)
     price_vs_avg = np.divide(today, avg_price, out=np.ones(len(rows)), where=priced_today)
@@ -203,7 +207,11 @@ def detect_ml_outliers(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     quota = max(1, int(np.ceil(p["max_share"] * n)))
     top = np.zeros(n, dtype=bool)
     top[order[:quota]] = True
-    picked = np.flatnonzero(top & (score >= p["score_threshold"]))
+    extreme = np.abs(z.to_numpy()).max(axis=1) >= p["min_feature_z"]
+    # A promotion or calendar event explains an outlying day; the rule-based detectors judge it.
+    last = grid.last
+    explained = grid.promo[rows, last] | grid.event[rows, last] | grid.closed[rows, last]
+    picked = np.flatnonzero(top & (score >= p["score_threshold"]) & extreme & ~explained)
     if not len(picked):
         return empty_findings()
 

@@ -33,9 +33,11 @@ def test_extreme_row_among_normal_ones_is_flagged_and_explained():
     row = found.iloc[0]
     assert row.anomaly_type == "ml_detected"
     assert row.explanation.startswith("Outlier among 201 SKU-locations (score 0.")
-    assert "sales_7d 29,0" in row.explanation  # the week's units, with separators
-    assert "(typical " in row.explanation
-    assert row.details["deviating"][0] in {"sales_7d", "sales_trend_7d", "stock_turnover"}
+    # Today's 0.4 against the 2.0 median of the daily realized prices.
+    assert "price_vs_avg 0.2 (typical 1)" in row.explanation
+    assert "sales_trend_7d 675 (typical 1)" in row.explanation
+    assert row.details["features"]["sales_7d"] == units[-7:].sum()  # the week's units
+    assert set(row.details["deviating"]) >= {"price_vs_avg", "sales_trend_7d"}
     assert row.score >= 0.7
 
 
