@@ -38,7 +38,12 @@ from anomalies.services.triage import (
     anomalies_resolve,
     anomaly_assign,
 )
-from inventory.admin import LocationListFilter, ProductCategoryListFilter, RecentDaysListFilter
+from inventory.admin import (
+    LocationListFilter,
+    ProductCategoryListFilter,
+    ReadOnlyAdminMixin,
+    RecentDaysListFilter,
+)
 
 SEVERITY_COLOURS = {
     Severity.INFO: "#417690",
@@ -305,7 +310,7 @@ class AnomalyAdmin(admin.ModelAdmin):
 
 
 @admin.register(AnomalyActivity)
-class AnomalyActivityAdmin(admin.ModelAdmin):
+class AnomalyActivityAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "anomaly", "action", "from_status", "to_status", "actor", "note")
     list_select_related = ("anomaly__product", "anomaly__location", "actor")
     list_filter = ("action", "to_status")
@@ -313,21 +318,12 @@ class AnomalyActivityAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
 
 # --- detection ---------------------------------------------------------------------------------
 
 
 @admin.register(DetectionRun)
-class DetectionRunAdmin(admin.ModelAdmin):
+class DetectionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "as_of",
@@ -369,15 +365,6 @@ class DetectionRunAdmin(admin.ModelAdmin):
     @admin.display(description="settings")
     def settings_pretty(self, obj: DetectionRun) -> str:
         return _pretty_json(obj.settings)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(DetectorConfig)

@@ -27,6 +27,19 @@ from inventory.models import (
 # --- shared helpers ----------------------------------------------------------------------------
 
 
+class ReadOnlyAdminMixin:
+    """For rows that only importers or services write: listed and viewed, never edited here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class BoundedCountPaginator(Paginator):
     """Counts at most ``max_count`` rows, so a changelist never runs COUNT(*) over a huge table.
 
@@ -156,7 +169,7 @@ class CalendarEventAdmin(admin.ModelAdmin):
 # --- imported fact tables ----------------------------------------------------------------------
 
 
-class ImportedFactAdmin(admin.ModelAdmin):
+class ImportedFactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only view of an imported fact table with millions of rows.
 
     No full COUNT(*) (bounded paginator, no full result count, no facets), no date hierarchy,
@@ -185,15 +198,6 @@ class ImportedFactAdmin(admin.ModelAdmin):
     @admin.display(description="location", ordering="location__code")
     def location_code(self, obj) -> str:
         return obj.location.code
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(DailySales)
