@@ -82,12 +82,12 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # Fewer rows than this: skip (an outlier among a handful of items means nothing).
     "min_samples": 50,
     # Anomaly score (0.5 ordinary, 1 isolated) from which a row can be flagged ...
-    "score_threshold": 0.62,
+    "score_threshold": 0.66,
     # ... and at least one feature this many robust SDs from the median (a forest score alone
     # is not something a store manager can check).
     "min_feature_z": 6.0,
     # ... and the largest share of rows flagged on one day.
-    "max_share": 0.005,
+    "max_share": 0.002,
     "warning_score": 0.75,
     "critical_score": 0.8,
     "critical_percentile": 99.9,
