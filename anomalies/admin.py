@@ -113,7 +113,6 @@ class AnomalyForm(forms.ModelForm):
 class AnomalyAdmin(admin.ModelAdmin):
     form = AnomalyForm
     list_display = (
-        "id",
         "anomaly_type",
         "severity_badge",
         "sku",
@@ -127,7 +126,7 @@ class AnomalyAdmin(admin.ModelAdmin):
         "last_detected_on",
         "short_explanation",
     )
-    list_display_links = ("id", "anomaly_type")
+    list_display_links = ("anomaly_type",)
     list_filter = (
         "status",
         "anomaly_type",
