@@ -87,7 +87,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # is not something a store manager can check).
     "min_feature_z": 6.0,
     # ... and the largest share of rows flagged on one day.
-    "max_share": 0.002,
+    "max_share": 0.001,
     "warning_score": 0.75,
     "critical_score": 0.8,
     "critical_percentile": 99.9,
