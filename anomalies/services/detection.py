@@ -318,7 +318,10 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
             result.created[key[0]] = result.created.get(key[0], 0) + 1
             continue
         if match.pk is None:
-            continue  # two findings of this batch merge into one new anomaly
+            # Two findings of this batch merge into one new anomaly: it spans both.
+            match.start_date = min(match.start_date, start)
+            match.end_date = max(match.end_date, end)
+            continue
         if as_of >= match.last_detected_on:
             for name, value in numbers.items():
                 setattr(match, name, value)

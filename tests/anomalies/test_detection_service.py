@@ -248,3 +248,31 @@ def test_detect_command_rejects_bad_arguments(db):
         call_command("detect_anomalies", stdout=io.StringIO())
     with pytest.raises(CommandError, match="not a date"):
         call_command("detect_anomalies", "--as-of", "2024-13-01", stdout=io.StringIO())
+
+
+def test_adjacent_findings_of_one_run_become_one_anomaly_spanning_both(sales_history, monkeypatch):
+    product, location = sales_history
+
+    def two_days(data, params):
+        return make_findings(
+            {
+                "anomaly_type": ["demand_drop", "demand_drop"],
+                "product_id": [product.pk, product.pk],
+                "location_id": [location.pk, location.pk],
+                "start_date": [pd.Timestamp(DAY0), pd.Timestamp(DAY0 + dt.timedelta(days=1))],
+                "end_date": [pd.Timestamp(DAY0), pd.Timestamp(DAY0 + dt.timedelta(days=2))],
+                "severity": ["warning", "warning"],
+                "score": [3.0, 2.5],
+                "expected_value": [5.0, 5.0],
+                "actual_value": [0.0, 0.0],
+                "value_at_risk": [1.0, 1.0],
+                "explanation": ["a", "b"],
+                "details": [{}, {}],
+            }
+        )
+
+    monkeypatch.setitem(REGISTRY, "demand_drop", DetectorSpec("demand_drop", two_days, {}, "t"))
+    run = detection_run(as_of=DAY0 + dt.timedelta(days=2), detectors=["demand_drop"])
+    anomaly = Anomaly.objects.get()
+    assert (anomaly.start_date, anomaly.end_date) == (DAY0, DAY0 + dt.timedelta(days=2))
+    assert run.counts["demand_drop"]["new"] == 1
