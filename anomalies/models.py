@@ -15,6 +15,7 @@ class AnomalyType(models.TextChoices):
     PRICE_ANOMALY = "price_anomaly", "Price anomaly"
     INVENTORY_DISCREPANCY = "inventory_discrepancy", "Inventory discrepancy"
     ML_DETECTED = "ml_detected", "Machine-learning outlier"
+    POS_OUTAGE = "pos_outage", "POS outage (store traded, no sales data)"
 
 
 class Severity(models.TextChoices):
@@ -67,6 +68,15 @@ class Anomaly(models.Model):
     )
     location = models.ForeignKey(
         "inventory.Location", on_delete=models.CASCADE, related_name="anomalies"
+    )
+    parent = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="children",
+        help_text="Location- or category-level anomaly this SKU finding was grouped under "
+        "(root-cause grouping); blank for a top-level anomaly.",
     )
     start_date = models.DateField(help_text="First day of the anomalous condition.")
     end_date = models.DateField(help_text="Last day the condition was seen.")
