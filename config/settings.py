@@ -146,6 +146,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Project static files, among them vendored JS (Chart.js) so admin charts work offline.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 # --- Django REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
