@@ -335,35 +335,11 @@ def bundle_import(*, directory: Path, progress: Progress | None = None) -> Impor
     ``file:line: column: message``; then nothing has been written.
     """
     started = time.perf_counter()
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise BundleError([f"{directory}: not a directory"])
-    missing = [name for name in REQUIRED_FILES if not (directory / name).is_file()]
-    if missing:
-        raise BundleError(f"{name}: required file is missing from {directory}" for name in missing)
-
-    parsed: dict[str, _Parsed] = {}
-    errors: list[str] = []
-    known_skus = pd.Index(Product.objects.values_list("sku", flat=True))
-    known_locations = pd.Index(Location.objects.values_list("code", flat=True))
-    for name in (*REQUIRED_FILES, *OPTIONAL_FILES):
-        path = directory / name
-        if not path.is_file():
-            continue
-        file_started = time.perf_counter()
-        log = ErrorLog(name)
-        frame = _parse_file(name, path, log, known_skus, known_locations)
-        if log:
-            errors.extend(log.messages())
-        elif frame is not None:
-            parsed[name] = _Parsed(frame, time.perf_counter() - file_started)
-        # Later files may refer to the codes of this bundle, even when some rows are bad.
-        if name == "products.csv" and frame is not None:
-            known_skus = known_skus.union(pd.Index(frame["sku"].dropna()))
-        if name == "locations.csv" and frame is not None:
-            known_locations = known_locations.union(pd.Index(frame["code"].dropna()))
-    if errors:
-        raise BundleError(errors)
+    parsed = _bundle_parse(
+        directory,
+        known_skus=pd.Index(Product.objects.values_list("sku", flat=True)),
+        known_locations=pd.Index(Location.objects.values_list("code", flat=True)),
+    )
 
     summary = ImportSummary()
     with transaction.atomic():
@@ -396,6 +372,56 @@ class _Parsed:
     @property
     def rows(self) -> int:
         return self.frame.attrs.get("rows_read", len(self.frame))
+
+
+def bundle_parse(*, directory: Path) -> dict[str, pd.DataFrame]:
+    """Parse and validate the bundle in ``directory`` without touching the database.
+
+    Returns file name → parsed frame (columns as documented in ``bundle_import``; ``sku`` and
+    ``location`` stay codes, dates are ``datetime64``). Every SKU and location must be defined
+    in the bundle itself. Raises ``BundleError`` exactly as ``bundle_import`` does. Used to
+    evaluate detectors on a simulated bundle in memory.
+    """
+    return {
+        name: item.frame
+        for name, item in _bundle_parse(
+            Path(directory), known_skus=pd.Index([]), known_locations=pd.Index([])
+        ).items()
+    }
+
+
+def _bundle_parse(
+    directory: Path, *, known_skus: pd.Index, known_locations: pd.Index
+) -> dict[str, _Parsed]:
+    """Parse every bundle file in ``directory``; raise ``BundleError`` listing all problems."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise BundleError([f"{directory}: not a directory"])
+    missing = [name for name in REQUIRED_FILES if not (directory / name).is_file()]
+    if missing:
+        raise BundleError(f"{name}: required file is missing from {directory}" for name in missing)
+
+    parsed: dict[str, _Parsed] = {}
+    errors: list[str] = []
+    for name in (*REQUIRED_FILES, *OPTIONAL_FILES):
+        path = directory / name
+        if not path.is_file():
+            continue
+        file_started = time.perf_counter()
+        log = ErrorLog(name)
+        frame = _parse_file(name, path, log, known_skus, known_locations)
+        if log:
+            errors.extend(log.messages())
+        elif frame is not None:
+            parsed[name] = _Parsed(frame, time.perf_counter() - file_started)
+        # Later files may refer to the codes of this bundle, even when some rows are bad.
+        if name == "products.csv" and frame is not None:
+            known_skus = known_skus.union(pd.Index(frame["sku"].dropna()))
+        if name == "locations.csv" and frame is not None:
+            known_locations = known_locations.union(pd.Index(frame["code"].dropna()))
+    if errors:
+        raise BundleError(errors)
+    return parsed
 
 
 def _progress_for(name: str, progress: Progress | None) -> Callable[[int, int], None] | None:
