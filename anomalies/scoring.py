@@ -16,7 +16,8 @@ Definitions (``docs/DETECTION.md`` shows them with results):
   of the wrong type is never a hit.
 * **Event recall** = matched events / events starting in the window; **value-weighted recall**
   weighs each event by its ``value_at_risk``; **precision** = matching episodes / episodes first
-  detected in the window; F1 is their harmonic mean.
+  detected in the window, where an episode may match any event (one that began before the
+  window and is still going on is a correct finding); F1 is their harmonic mean.
 * **Detection delay** of a matched event = first detection date of its earliest matching
   episode − event start, in days, floored at 0.
 * **False alarms per 1,000 SKU-location-days** = non-matching episodes / (SKU-locations × window
@@ -171,13 +172,17 @@ def score(episodes: pd.DataFrame, truth: pd.DataFrame, window: Window) -> Scored
     has one row per anomaly type seen in truth or findings plus ``overall``; rates are NaN
     where undefined (no events, no episodes).
     """
-    truth = truth[truth["start_date"].between(window.start, window.end)].reset_index(drop=True)
     detected = episodes["first_detected"].between(window.start, window.end)
     episodes = episodes[detected].reset_index(drop=True)
+    # An episode matching an event that began before the window (still going on when the
+    # walk-forward starts) is a correct finding; only the window's events count for recall.
+    everything = truth.reset_index(drop=True)
+    matched = np.zeros(len(episodes), dtype=bool)
+    matched[match_episodes(episodes, everything)["episode"].unique()] = True
+    truth = everything[everything["start_date"].between(window.start, window.end)]
+    truth = truth.reset_index(drop=True)
     pairs = match_episodes(episodes, truth)
     event_delay = pairs.groupby("event")["delay"].min()
-    matched = np.zeros(len(episodes), dtype=bool)
-    matched[pairs["episode"].unique()] = True
     found = np.zeros(len(truth), dtype=bool)
     found[event_delay.index.to_numpy()] = True
     delay = np.full(len(truth), np.nan)

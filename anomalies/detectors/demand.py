@@ -84,7 +84,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # the item sold at most drop_max_ratio of the expected units; flagged when the run was
     # expected to sell at least drop_min_expected_units, sold at most drop_max_ratio of that,
     # and its NB tail probability is below drop_max_p.
-    "drop_max_ratio": 0.2,
+    "drop_max_ratio": 0.5,
     "drop_max_run_days": 14,
     "drop_min_expected_units": 5.0,
     "drop_max_p": 1e-4,

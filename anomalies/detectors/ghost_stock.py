@@ -32,6 +32,7 @@ Raises ``base.MissingInput`` when no book stock was imported.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,53 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
+@dataclass(frozen=True, eq=False)
+class ZeroRun:
+    """The current zero-sales run of every series and how improbable it is (shapes (S,) or
+    (S, D)); see steps 1-3 of the module docstring."""
+
+    last_sale: np.ndarray  # (S,) column of the last sale, -1 if none
+    model: features.DemandModel  # fitted on the baseline up to the last sale
+    evidence: np.ndarray  # (S, D) bool: open, no event, book stock > 0, after the last sale
+    mu: np.ndarray  # (S, D) expected units on evidence days, 0 elsewhere
+    log_p0: np.ndarray  # (S,) natural log of the probability of the run
+    zero_days: np.ndarray  # (S,) evidence days in the run
+    testable: np.ndarray  # (S,) bool: enough history and evidence days to judge the run
+
+
+def zero_run_test(grid: features.Grid, p: dict[str, Any]) -> ZeroRun | None:
+    """Judge the current zero-sales run of every series (``p``: this module's parameters).
+
+    Returns ``None`` when no series has a run (every item sold today or never sold). Used by
+    this detector and by ``inventory_discrepancy`` (a write-down ending an improbable zero run
+    is the count that found the ghost stock, not a new discrepancy).
+    """
+    last = grid.last
+    cols = np.arange(grid.n_days)
+    selling = grid.units > 0
+    last_sale = np.where(selling.any(axis=1), last - selling[:, ::-1].argmax(axis=1), -1)
+    candidate = (last_sale >= 0) & (last_sale < last)
+    if not candidate.any() or grid.on_hand_ffill is None:
+        return None
+    usable = features.usable_days(grid)
+    model = features.fit_demand(
+        grid, usable, last_sale, int(p["baseline_days"]), float(p["winsor_mult"])
+    )
+    in_run = cols > last_sale[:, None]
+    evidence = in_run & ~grid.closed & ~grid.event & (grid.on_hand_ffill > 0)
+    mu = np.where(evidence, np.nan_to_num(model.expected(grid)), 0.0)
+    log_p0 = features.log_p_no_sales(model, mu, evidence)
+    zero_days = evidence.sum(axis=1)
+    testable = (
+        candidate
+        & np.isfinite(model.rate)
+        & (model.baseline_days >= p["min_history_days"])
+        & (model.baseline_sales_days >= p["min_sales_days"])
+        & (zero_days >= p["min_zero_days"])
+    )
+    return ZeroRun(last_sale, model, evidence, mu, log_p0, zero_days, testable)
+
+
 def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataFrame:
     """Flag SKU/locations with book stock but no sales for implausibly long (see module doc)."""
     if data.stock is None or data.stock.empty:
@@ -79,30 +127,20 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
         return empty_findings()
 
     last = grid.last
-    cols = np.arange(grid.n_days)
-    selling = grid.units > 0
-    last_sale = np.where(selling.any(axis=1), last - selling[:, ::-1].argmax(axis=1), -1)
     on_hand_now = grid.on_hand_ffill[:, last]
-    candidate = (last_sale >= 0) & (last_sale < last) & (on_hand_now > 0)
-    if not candidate.any():
+    run = zero_run_test(grid, p)
+    if run is None:
         return empty_findings()
-
-    usable = features.usable_days(grid)
-    model = features.fit_demand(
-        grid, usable, last_sale, int(p["baseline_days"]), float(p["winsor_mult"])
+    last_sale, model, mu, log_p0, zero_days = (
+        run.last_sale,
+        run.model,
+        run.mu,
+        run.log_p0,
+        run.zero_days,
     )
-    in_run = cols > last_sale[:, None]
-    evidence = in_run & ~grid.closed & ~grid.event & (grid.on_hand_ffill > 0)
-    mu = np.where(evidence, np.nan_to_num(model.expected(grid)), 0.0)
-    log_p0 = features.log_p_no_sales(model, mu, evidence)
-    zero_days = evidence.sum(axis=1)
-    eligible = (
-        candidate
-        & np.isfinite(model.rate)
-        & (model.baseline_days >= p["min_history_days"])
-        & (model.baseline_sales_days >= p["min_sales_days"])
-        & (zero_days >= p["min_zero_days"])
-    )
+    in_run = np.arange(grid.n_days) > last_sale[:, None]
+    evidence = run.evidence
+    eligible = run.testable & (on_hand_now > 0)
     flagged = eligible & (log_p0 < np.log(p["min_p"]))
     rows = np.flatnonzero(flagged)
     if not len(rows):

@@ -9,7 +9,17 @@ retail returns are resaleable and are booked back into stock); set it to false w
 are written off instead. Positive = stock appeared on the books (a receipt posted twice, a
 count corrected upward); negative = stock vanished (shrinkage, damage, an unrecorded
 transfer). Flagged when ``|unexplained| > max(min_units, tolerance_pct % x on_hand[d-1])``,
-so the small count corrections every store books daily stay quiet.
+so the small count corrections every store books daily stay quiet. The default tolerance is
+absolute (2 units): reconciliation is exact, and a 3-unit write-off is already a question.
+
+Not a new discrepancy: a write-down to (about) zero that ends an improbable zero-sales run
+(``ghost_stock.zero_run_test`` with ``p0 < ghost_resolution_max_p``). That is the cycle count
+that found the ghost stock the other detector reported, and listing it again would send ops
+to a problem they have just closed.
+
+A store that recorded no sales at all on an open day while the book stock of at least
+``outage_min_items`` items moved gets one location-level ``pos_outage`` finding instead of
+one discrepancy per item: the till or sales feed lost the day's sales.
 
 Needs a book-stock row for both ``d`` and ``d - 1`` (no reconciliation across gaps).
 
@@ -29,15 +39,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import features
+from . import features, ghost_stock
 from .base import DetectionInput, MissingInput, empty_findings, make_findings, money
 
 ANOMALY_TYPE = "inventory_discrepancy"
+OUTAGE_TYPE = "pos_outage"
 
 DEFAULT_PARAMS: dict[str, Any] = {
     # Unexplained units tolerated: the larger of min_units and tolerance_pct % of stock.
-    "min_units": 3,
-    "tolerance_pct": 10.0,
+    "min_units": 2,
+    "tolerance_pct": 0.0,
     # Returned units go back into stock.
     "returns_restock": True,
     # Severity thresholds (money at shelf price, and multiples of the tolerance).
@@ -47,6 +58,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # A store with no sales recorded on an open day and at least this many items with
     # unexplained changes gets one location-level finding (sales data lost) instead.
     "outage_min_items": 3,
+    # A write-down to at most min_units ending a zero-sales run this improbable is the count
+    # that resolved ghost stock (0 disables).
+    "ghost_resolution_max_p": 1e-2,
 }
 
 
@@ -66,6 +80,8 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
     unexplained = now - implied
     tolerance = np.maximum(p["min_units"], p["tolerance_pct"] / 100.0 * np.abs(before))
     flagged = np.isfinite(unexplained) & (np.abs(unexplained) > tolerance)
+    if p["ghost_resolution_max_p"] > 0 and flagged.any():
+        flagged &= ~_ghost_resolution(grid, unexplained, now, p)
 
     # A store that recorded no sales at all on an open day while its book stock kept moving
     # lost its sales data (a till or feed outage): one location-level finding, not one per item.
@@ -134,6 +150,19 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
     return pd.concat([outages, found], ignore_index=True) if len(outages) else found
 
 
+def _ghost_resolution(
+    grid: features.Grid, unexplained: np.ndarray, now: np.ndarray, p: dict[str, Any]
+) -> np.ndarray:
+    """(S,) bool: today's write-down ends a zero-sales run that ghost-stock evidence explains."""
+    write_down = (unexplained < 0) & (now <= p["min_units"])
+    if not write_down.any():
+        return write_down
+    run = ghost_stock.zero_run_test(grid, ghost_stock.DEFAULT_PARAMS)
+    if run is None:
+        return np.zeros_like(write_down)
+    return write_down & run.testable & (run.log_p0 < np.log(p["ghost_resolution_max_p"]))
+
+
 def _outage_findings(
     grid: features.Grid, rows_mask: np.ndarray, unexplained: np.ndarray, currency: str
 ) -> pd.DataFrame:
@@ -175,7 +204,7 @@ def _outage_findings(
         )
     return make_findings(
         {
-            "anomaly_type": [ANOMALY_TYPE] * len(locs),
+            "anomaly_type": [OUTAGE_TYPE] * len(locs),
             "product_id": [pd.NA] * len(locs),
             "location_id": grid.location_ids[locs],
             "start_date": [grid.as_of] * len(locs),

@@ -74,6 +74,16 @@ BENIGN_ADJUSTMENT_PROB = 0.002
 BENIGN_DELTAS = np.array([-2, -1, 1, 2])
 BENIGN_DELTA_PROBS = np.array([0.3, 0.4, 0.2, 0.1])
 POST_PROMO_DIP = 0.7
+# A demand spike adds (factor - 1) x normal demand, and at least SPIKE_MIN_EXTRA_UNITS: a bulk
+# buyer or a viral moment. Bumps smaller than that sit inside the negative binomial's natural
+# variation of medium movers (a 3x day at 1.5 units/day happens by chance every few months).
+SPIKE_FACTOR_RANGE = (4.0, 12.0)
+SPIKE_MIN_EXTRA_UNITS = 8
+# A demand drop keeps some sales (a blocked facing, a competitor's offer): 20-45% of normal on
+# items selling at least DROP_MIN_MEAN a day. A run of *no* sales with stock on the books is
+# ghost stock's signature, and the simulator keeps the two apart.
+DROP_FACTOR_RANGE = (0.2, 0.45)
+DROP_MIN_MEAN = 4.0
 # Weekday multipliers, Monday first (Saturday busiest; Sunday has short trading hours).
 WEEKDAY_FACTOR = np.array([0.86, 0.84, 0.92, 0.98, 1.12, 1.34, 0.94])
 
@@ -756,7 +766,7 @@ def _draw_event(
         eligible, length, delay = series[mean >= 1.0], int(rng.integers(1, 3)), 5
         last_start = n_days - length - delay
     elif kind == "demand_drop":
-        eligible, length, delay = series[mean >= 3.0], int(rng.integers(3, 11)), 5
+        eligible, length, delay = series[mean >= DROP_MIN_MEAN], int(rng.integers(3, 11)), 5
         last_start = n_days - length - delay
     else:  # price_anomaly
         eligible, length, delay = series[mean >= 0.5], int(rng.integers(1, 4)), 5
@@ -771,9 +781,9 @@ def _draw_event(
         length=length,
     )
     if kind == "demand_spike":
-        event.factor = float(rng.uniform(3.0, 10.0))
+        event.factor = float(rng.uniform(*SPIKE_FACTOR_RANGE))
     elif kind == "demand_drop":
-        event.factor = float(rng.uniform(0.05, 0.15))
+        event.factor = float(rng.uniform(*DROP_FACTOR_RANGE))
     elif kind == "price_anomaly":
         roll = rng.random()
         event.factor = 10.0 if roll < 0.3 else 0.1 if roll < 0.6 else 1 - rng.uniform(0.5, 0.7)
@@ -910,7 +920,8 @@ def _simulate(
             if ev.kind == "demand_spike":
                 # A bulk buyer or viral moment: (factor - 1) x normal demand on top.
                 normal = max(mu[d, s], base[s])
-                today[s] += 1 + round((ev.factor - 1.0) * normal * rng.uniform(0.8, 1.25))
+                extra = max((ev.factor - 1.0) * normal, SPIKE_MIN_EXTRA_UNITS)
+                today[s] += round(extra * rng.uniform(0.8, 1.25))
             elif ev.kind == "demand_drop":  # blocked shelf, wrong label: few find the item
                 today[s] = rng.poisson(ev.factor * mu[d, s])
         sales = np.minimum(today, shelf)
@@ -1023,7 +1034,8 @@ def _can_start(
         return bool(arrived[s] >= 3)
     if ev.kind == "demand_spike":
         # Enough on the shelf for the spike to show in sales rather than sell out at once.
-        return bool(shelf[s] >= min(ev.factor, 4.0) * max(mu[d, s], base[s]))
+        normal = max(mu[d, s], base[s])
+        return bool(shelf[s] >= max(min(ev.factor, 4.0) * normal, normal + SPIKE_MIN_EXTRA_UNITS))
     if ev.kind == "demand_drop":
         return bool(shelf[s] >= max(3.0, 2.0 * mu[d, s]))
     return bool(shelf[s] >= 1)  # price_anomaly
