@@ -76,7 +76,9 @@ of the variance, which would otherwise make every model overconfident."""
 DISPERSION_WINSOR_FACTOR = 4.0
 """Daily units are capped at this multiple of the rate's winsorising cap for the dispersion."""
 
-DISPERSION_PRIOR_UNITS2 = 50.0
+DISPERSION_PRIOR_UNITS2 = 200.0
+DISPERSION_BAND_EDGES = np.array([0.5, 2.0, 8.0, 32.0])
+"""Velocity bands (units/day) whose series share a dispersion prior within a location."""
 """Weight (in units², the scale of ``sum(mu²)``) of the location's dispersion in a series'."""
 
 PROMO_UPLIFT_DEFAULT = 1.5
@@ -511,12 +513,18 @@ def fit_demand(
     loose = np.minimum(grid.units, DISPERSION_WINSOR_FACTOR * cap[:, None])
     num = (((loose - mu) ** 2 - loose) * window_f).sum(axis=1)
     den = (mu**2 * window_f).sum(axis=1)
-    loc_num = sum_by_location(num, grid.loc_starts)
-    loc_den = sum_by_location(den, grid.loc_starts)
-    loc_alpha = np.divide(
-        loc_num, loc_den, out=np.full(len(loc_num), DISPERSION_DEFAULT), where=loc_den > 0
+    # Empirical-Bayes prior: the pooled dispersion of the location's series of similar
+    # velocity (slow movers are far lumpier than fast ones; a location-wide pool is dominated
+    # by the fast movers and makes every medium mover look overconfidently regular).
+    band = np.searchsorted(DISPERSION_BAND_EDGES, np.nan_to_num(rate))
+    pool = grid.loc_index * (len(DISPERSION_BAND_EDGES) + 1) + band
+    n_pools = len(grid.location_ids) * (len(DISPERSION_BAND_EDGES) + 1)
+    pool_num = np.bincount(pool, weights=num, minlength=n_pools)
+    pool_den = np.bincount(pool, weights=den, minlength=n_pools)
+    pool_alpha = np.divide(
+        pool_num, pool_den, out=np.full(n_pools, DISPERSION_DEFAULT), where=pool_den > 0
     ).clip(DISPERSION_MIN, DISPERSION_MAX)
-    prior = loc_alpha[grid.loc_index]
+    prior = pool_alpha[pool]
     dispersion = ((num + DISPERSION_PRIOR_UNITS2 * prior) / (den + DISPERSION_PRIOR_UNITS2)).clip(
         DISPERSION_MIN, DISPERSION_MAX
     )

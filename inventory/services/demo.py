@@ -77,8 +77,9 @@ POST_PROMO_DIP = 0.7
 # A demand spike adds (factor - 1) x normal demand, and at least SPIKE_MIN_EXTRA_UNITS: a bulk
 # buyer or a viral moment. Bumps smaller than that sit inside the negative binomial's natural
 # variation of medium movers (a 3x day at 1.5 units/day happens by chance every few months).
-SPIKE_FACTOR_RANGE = (4.0, 12.0)
-SPIKE_MIN_EXTRA_UNITS = 8
+SPIKE_FACTOR_RANGE = (5.0, 12.0)
+SPIKE_MIN_EXTRA_UNITS = 12
+SPIKE_MIN_MEAN = 2.0
 # A demand drop keeps some sales (a blocked facing, a competitor's offer): 20-45% of normal on
 # items selling at least DROP_MIN_MEAN a day. A run of *no* sales with stock on the books is
 # ghost stock's signature, and the simulator keeps the two apart.
@@ -763,7 +764,7 @@ def _draw_event(
     elif kind == "inventory_discrepancy":
         eligible, last_start, length, delay = series[mean >= 0.3], n_days - 2, 1, 14
     elif kind == "demand_spike":
-        eligible, length, delay = series[mean >= 1.0], int(rng.integers(1, 3)), 5
+        eligible, length, delay = series[mean >= SPIKE_MIN_MEAN], int(rng.integers(1, 3)), 5
         last_start = n_days - length - delay
     elif kind == "demand_drop":
         eligible, length, delay = series[mean >= DROP_MIN_MEAN], int(rng.integers(3, 11)), 5
