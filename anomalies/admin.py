@@ -12,9 +12,14 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
@@ -22,21 +27,26 @@ from anomalies.detectors import REGISTRY
 from anomalies.models import (
     Anomaly,
     AnomalyActivity,
+    AnomalyStatus,
     DetectionRun,
     DetectorConfig,
+    DismissReason,
     Severity,
 )
+from anomalies.services.charts import anomaly_chart_data
 from anomalies.services.context import anomaly_recent_activity
 from anomalies.services.triage import (
-    ACTIVE_STATUSES,
-    DismissReason,
+    WORKABLE_STATUSES,
     TransitionError,
     TransitionReport,
     anomalies_acknowledge,
     anomalies_assign,
     anomalies_dismiss,
     anomalies_resolve,
+    anomalies_snooze,
+    anomalies_unsnooze,
     anomaly_assign,
+    anomaly_note_add,
 )
 from inventory.admin import (
     LocationListFilter,
@@ -44,6 +54,7 @@ from inventory.admin import (
     ReadOnlyAdminMixin,
     RecentDaysListFilter,
 )
+from outcomes.services.cycle_counts import cycle_counts_request
 
 SEVERITY_COLOURS = {
     Severity.INFO: "#417690",
@@ -52,6 +63,8 @@ SEVERITY_COLOURS = {
 }
 EXPLANATION_LIST_CHARS = 80
 ACTIVITY_LOG_ROWS = 50
+SNOOZE_ACTION_DAYS = 7
+DISMISS_PREVIEW_ROWS = 20
 
 
 def _pretty_json(value: Any) -> str:
@@ -90,6 +103,21 @@ class AssigneeListFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RegressedListFilter(admin.SimpleListFilter):
+    title = "regressed"
+    parameter_name = "regressed"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [("yes", "Fired again after being resolved"), ("no", "Never regressed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(regression_count__gt=0)
+        if self.value() == "no":
+            return queryset.filter(regression_count=0)
+        return queryset
+
+
 # --- anomalies ---------------------------------------------------------------------------------
 
 
@@ -102,11 +130,37 @@ class AnomalyForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if "assignee" in self.changed_data and self.instance.status not in ACTIVE_STATUSES:
+        if "assignee" in self.changed_data and self.instance.status not in WORKABLE_STATUSES:
             raise forms.ValidationError(
                 f"This anomaly is {self.instance.status}; its assignee can no longer change."
             )
         return cleaned
+
+
+class AnomalyNoteForm(forms.Form):
+    """The change page's "Add a note" form (posted to ``AnomalyAdmin.note_view``)."""
+
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        max_length=4000,
+        help_text="Recorded in the activity log with your name; the anomaly itself is unchanged.",
+    )
+
+
+class DismissForm(forms.Form):
+    """The intermediate page of the "Dismiss…" action."""
+
+    reason = forms.ChoiceField(
+        choices=DismissReason.choices,
+        widget=forms.RadioSelect,
+        help_text="Why these anomalies need no action.",
+    )
+    note = forms.CharField(
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
+        help_text="Optional: which promotion or event, or which anomaly this duplicates.",
+    )
 
 
 @admin.register(Anomaly)
@@ -121,7 +175,7 @@ class AnomalyAdmin(admin.ModelAdmin):
         "start_date",
         "end_date",
         "value_at_risk",
-        "status",
+        "triage_status",
         "assignee",
         "last_detected_on",
         "short_explanation",
@@ -135,6 +189,8 @@ class AnomalyAdmin(admin.ModelAdmin):
         AnomalyCategoryListFilter,
         LastDetectedListFilter,
         AssigneeListFilter,
+        RegressedListFilter,
+        "dismiss_reason",
     )
     search_fields = ("product__sku", "product__name", "location__code", "explanation")
     search_help_text = "SKU, product name, location code or words of the explanation."
@@ -144,9 +200,13 @@ class AnomalyAdmin(admin.ModelAdmin):
     actions = (
         "acknowledge",
         "assign_to_me",
+        "snooze_7_days",
+        "unsnooze",
         "resolve",
+        "dismiss",
         "dismiss_false_positive",
         "dismiss_expected",
+        "request_cycle_counts",
     )
     fieldsets = (
         (
@@ -162,7 +222,19 @@ class AnomalyAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("Triage", {"fields": ("status", "assignee", ("acknowledged_at", "closed_at"))}),
+        (
+            "Triage",
+            {
+                "fields": (
+                    "status",
+                    "assignee",
+                    ("acknowledged_at", "closed_at"),
+                    "dismiss_reason",
+                    ("snoozed_until", "snoozed_severity", "snoozed_value_at_risk"),
+                    ("regressed_at", "regression_count"),
+                )
+            },
+        ),
         (
             "Detection",
             {
@@ -190,6 +262,12 @@ class AnomalyAdmin(admin.ModelAdmin):
         "status",
         "acknowledged_at",
         "closed_at",
+        "dismiss_reason",
+        "snoozed_until",
+        "snoozed_severity",
+        "snoozed_value_at_risk",
+        "regressed_at",
+        "regression_count",
         "first_detected_on",
         "last_detected_on",
         "last_run",
@@ -219,20 +297,74 @@ class AnomalyAdmin(admin.ModelAdmin):
         if not change or "assignee" not in form.changed_data:
             return
         try:
-            anomaly_assign(anomaly_id=obj.pk, assignee=obj.assignee, actor=request.user)
-        except TransitionError as exc:  # changed by someone else since the form was loaded
-            self.message_user(request, str(exc), messages.ERROR)
+            anomaly_assign(
+                anomaly_id=obj.pk,
+                assignee=obj.assignee,
+                actor=request.user,
+                expected_status=obj.status,  # as read for this request's form
+            )
+        except TransitionError as exc:  # changed by someone else since the form was validated
+            self.message_user(request, str(exc), messages.WARNING)
+
+    def get_urls(self) -> list:
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/note/",
+                self.admin_site.admin_view(self.note_view),
+                name="{}_{}_note".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def note_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST target of the change page's "Add a note" form; back to the change page."""
+        anomaly = get_object_or_404(Anomaly, pk=object_id)
+        if request.method != "POST" or not self.has_change_permission(request, anomaly):
+            raise PermissionDenied
+        form = AnomalyNoteForm(request.POST)
+        if form.is_valid():
+            try:
+                anomaly_note_add(
+                    anomaly_id=anomaly.pk, actor=request.user, note=form.cleaned_data["note"]
+                )
+                self.message_user(request, "Note added.", messages.SUCCESS)
+            except (TransitionError, ValueError) as exc:
+                self.message_user(request, str(exc), messages.WARNING)
+        else:
+            self.message_user(request, "The note is empty; nothing was added.", messages.WARNING)
+        opts = self.opts
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[anomaly.pk])
+            + "#activity-log"
+        )
 
     def render_change_form(
         self, request: HttpRequest, context: dict, add=False, change=False, form_url="", obj=None
     ):
         if obj is not None:
             context["recent_activity"] = anomaly_recent_activity(anomaly=obj)
+            context["chart_data"] = anomaly_chart_data(anomaly=obj)
             context["activity_log"] = obj.activities.select_related("actor")[:ACTIVITY_LOG_ROWS]
+            context["note_form"] = AnomalyNoteForm()
+            context["note_url"] = reverse(
+                f"admin:{self.opts.app_label}_{self.opts.model_name}_note", args=[obj.pk]
+            )
             context["currency"] = settings.SHELFWATCH_CURRENCY
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # columns
+
+    @admin.display(description="status", ordering="status")
+    def triage_status(self, obj: Anomaly) -> str:
+        text = obj.get_status_display()
+        if obj.status == AnomalyStatus.SNOOZED and obj.snoozed_until:
+            text += f" until {obj.snoozed_until:%Y-%m-%d}"
+        if obj.status == AnomalyStatus.DISMISSED and obj.dismiss_reason:
+            text += f" ({obj.get_dismiss_reason_display().split(' (')[0].lower()})"
+        if obj.regression_count:
+            text += f" · regressed ×{obj.regression_count}"
+        return text
 
     @admin.display(description="severity", ordering="severity")
     def severity_badge(self, obj: Anomaly) -> str:
@@ -264,7 +396,17 @@ class AnomalyAdmin(admin.ModelAdmin):
 
     # actions: each calls the bulk triage service and reports counts
 
-    def _report(self, request: HttpRequest, report: TransitionReport) -> None:
+    def _report(self, request: HttpRequest, run) -> None:
+        """Run ``run()`` (a bulk triage service) and tell the user what it changed.
+
+        A conflict (rows changed by someone else meanwhile) changes nothing and is shown as a
+        warning, like a report that changed nothing.
+        """
+        try:
+            report: TransitionReport = run()
+        except TransitionError as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return
         level = messages.SUCCESS if report.changed_count else messages.WARNING
         self.message_user(request, report.summary(), level)
 
@@ -274,38 +416,94 @@ class AnomalyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Acknowledge (and claim unowned)", permissions=["change"])
     def acknowledge(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> None:
-        self._report(
-            request, anomalies_acknowledge(anomaly_ids=self._ids(queryset), actor=request.user)
-        )
+        ids = self._ids(queryset)
+        self._report(request, lambda: anomalies_acknowledge(anomaly_ids=ids, actor=request.user))
 
     @admin.action(description="Assign to me", permissions=["change"])
     def assign_to_me(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> None:
-        report = anomalies_assign(
-            anomaly_ids=self._ids(queryset), assignee=request.user, actor=request.user
+        ids = self._ids(queryset)
+        self._report(
+            request,
+            lambda: anomalies_assign(anomaly_ids=ids, assignee=request.user, actor=request.user),
         )
-        self._report(request, report)
+
+    @admin.action(description=f"Snooze {SNOOZE_ACTION_DAYS} days", permissions=["change"])
+    def snooze_7_days(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> None:
+        ids = self._ids(queryset)
+        self._report(
+            request,
+            lambda: anomalies_snooze(anomaly_ids=ids, actor=request.user, days=SNOOZE_ACTION_DAYS),
+        )
+
+    @admin.action(description="Unsnooze (reopen now)", permissions=["change"])
+    def unsnooze(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> None:
+        ids = self._ids(queryset)
+        self._report(request, lambda: anomalies_unsnooze(anomaly_ids=ids, actor=request.user))
 
     @admin.action(description="Resolve", permissions=["change"])
     def resolve(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> None:
-        self._report(
-            request, anomalies_resolve(anomaly_ids=self._ids(queryset), actor=request.user)
-        )
+        ids = self._ids(queryset)
+        self._report(request, lambda: anomalies_resolve(anomaly_ids=ids, actor=request.user))
+
+    @admin.action(description="Dismiss… (choose a reason)", permissions=["change"])
+    def dismiss(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> HttpResponse | None:
+        """Like Django's delete confirmation: a page asking for the reason (and a note), which
+        posts back to this action with ``post=yes``."""
+        form = DismissForm(request.POST if request.POST.get("post") == "yes" else None)
+        if form.is_bound and form.is_valid():
+            ids = self._ids(queryset)
+            data = form.cleaned_data
+            self._report(
+                request,
+                lambda: anomalies_dismiss(
+                    anomaly_ids=ids, actor=request.user, reason=data["reason"], note=data["note"]
+                ),
+            )
+            return None
+        count = queryset.count()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Dismiss anomalies",
+            "opts": self.opts,
+            "form": form,
+            "count": count,
+            "preview": queryset.select_related("product", "location")[:DISMISS_PREVIEW_ROWS],
+            "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "select_across": request.POST.get("select_across") == "1",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/anomalies/anomaly/dismiss_selected.html", context)
 
     @admin.action(description="Dismiss as false positive", permissions=["change"])
     def dismiss_false_positive(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> None:
-        report = anomalies_dismiss(
-            anomaly_ids=self._ids(queryset),
-            actor=request.user,
-            reason=DismissReason.FALSE_POSITIVE,
+        ids = self._ids(queryset)
+        self._report(
+            request,
+            lambda: anomalies_dismiss(
+                anomaly_ids=ids, actor=request.user, reason=DismissReason.FALSE_POSITIVE
+            ),
         )
-        self._report(request, report)
 
     @admin.action(description="Dismiss as expected", permissions=["change"])
     def dismiss_expected(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> None:
-        report = anomalies_dismiss(
-            anomaly_ids=self._ids(queryset), actor=request.user, reason=DismissReason.EXPECTED
+        ids = self._ids(queryset)
+        self._report(
+            request,
+            lambda: anomalies_dismiss(
+                anomaly_ids=ids, actor=request.user, reason=DismissReason.EXPECTED
+            ),
         )
-        self._report(request, report)
+
+    @admin.action(
+        description="Request cycle counts (ghost stock / discrepancy)", permissions=["change"]
+    )
+    def request_cycle_counts(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> None:
+        # Other types and closed anomalies are skipped and counted in the message.
+        report = cycle_counts_request(anomaly_ids=self._ids(queryset), actor=request.user)
+        level = messages.SUCCESS if report.created or report.existing else messages.WARNING
+        self.message_user(request, report.summary(), level)
 
 
 @admin.register(AnomalyActivity)

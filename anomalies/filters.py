@@ -4,6 +4,9 @@ No filter here spans a to-many relation, so none needs DISTINCT (``distinct=Fals
 Each foreign key is filterable by id and by natural key (``product``/``sku``,
 ``location``/``location_code``, ``assignee``/``assignee_username``); repeat a parameter to
 match any of several values (``?status=open&status=acknowledged``).
+
+Snoozed anomalies have their own status, so ``?status=open`` (the triage list) hides them and
+``?status=snoozed`` lists them; ``regressed`` and ``dismiss_reason`` follow the lifecycle.
 """
 
 from __future__ import annotations
@@ -12,7 +15,15 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
-from anomalies.models import Anomaly, AnomalyStatus, AnomalyType, DetectionRun, RunStatus, Severity
+from anomalies.models import (
+    Anomaly,
+    AnomalyStatus,
+    AnomalyType,
+    DetectionRun,
+    DismissReason,
+    RunStatus,
+    Severity,
+)
 from inventory.filters import MultiValueCharFilter
 from inventory.models import Location, Product
 
@@ -55,10 +66,31 @@ class AnomalyFilterSet(django_filters.FilterSet):
     start_before = django_filters.DateFilter(
         field_name="start_date", lookup_expr="lte", label="Started on or before"
     )
+    dismiss_reason = django_filters.MultipleChoiceFilter(
+        distinct=False, choices=DismissReason.choices, label="Dismiss reason"
+    )
+    snoozed_until_before = django_filters.DateFilter(
+        field_name="snoozed_until",
+        lookup_expr="lte",
+        label="Snoozed, reopening on or before (list snoozed ones with ?status=snoozed)",
+    )
+    regressed = django_filters.BooleanFilter(
+        method="filter_regressed",
+        label="Fired again after being resolved (true) or never did (false)",
+    )
 
     class Meta:
         model = Anomaly
         fields = ["id", "last_run"]
+
+    def filter_regressed(self, queryset: QuerySet, name: str, value: bool | None) -> QuerySet:
+        if value is None:
+            return queryset
+        return (
+            queryset.filter(regression_count__gt=0)
+            if value
+            else queryset.filter(regression_count=0)
+        )
 
     def search(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         value = value.strip()

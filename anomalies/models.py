@@ -25,15 +25,24 @@ class Severity(models.TextChoices):
 
 
 class AnomalyStatus(models.TextChoices):
+    """Triage state; the rules for moving between them live in ``anomalies.services.triage``."""
+
     OPEN = "open", "Open"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    SNOOZED = "snoozed", "Snoozed"
     RESOLVED = "resolved", "Resolved"
     DISMISSED = "dismissed", "Dismissed"
 
 
+class DismissReason(models.TextChoices):
+    FALSE_POSITIVE = "false_positive", "False positive"
+    EXPECTED = "expected", "Expected (promotion, holiday, known event)"
+    DUPLICATE = "duplicate", "Duplicate of another anomaly"
+
+
 class AnomalyQuerySet(models.QuerySet):
     def open(self) -> AnomalyQuerySet:
-        """Anomalies nobody has closed yet (open or acknowledged)."""
+        """Anomalies on the triage list: open or acknowledged (not snoozed, not closed)."""
         return self.filter(status__in=[AnomalyStatus.OPEN, AnomalyStatus.ACKNOWLEDGED])
 
     def for_location(self, location_id: int) -> AnomalyQuerySet:
@@ -99,6 +108,39 @@ class Anomaly(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="When resolved or dismissed.")
+    dismiss_reason = models.CharField(
+        max_length=32,
+        choices=DismissReason.choices,
+        blank=True,
+        help_text="Why it was dismissed; blank unless dismissed.",
+    )
+    snoozed_until = models.DateField(
+        null=True,
+        blank=True,
+        help_text="While snoozed: the day it reopens by itself (blank unless snoozed).",
+    )
+    snoozed_severity = models.CharField(
+        max_length=16,
+        choices=Severity.choices,
+        blank=True,
+        help_text="Severity when it was snoozed: detection raising it reopens the anomaly early.",
+    )
+    snoozed_value_at_risk = models.DecimalField(
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Value at risk when it was snoozed: growth by SHELFWATCH_SNOOZE_WORSEN_PCT "
+        "percent reopens the anomaly early.",
+    )
+    regressed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When detection last reopened it because it fired again after being resolved.",
+    )
+    regression_count = models.PositiveIntegerField(
+        default=0, help_text="How many times it fired again after being resolved."
+    )
 
     objects = AnomalyQuerySet.as_manager()
 
@@ -118,6 +160,12 @@ class Anomaly(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(end_date__gte=models.F("start_date")), name="anomaly_end_after_start"
+            ),
+            # The wake-up date exists exactly while the anomaly is snoozed.
+            models.CheckConstraint(
+                condition=Q(status="snoozed", snoozed_until__isnull=False)
+                | (~Q(status="snoozed") & Q(snoozed_until__isnull=True)),
+                name="anomaly_snoozed_has_until",
             ),
         ]
         indexes = [

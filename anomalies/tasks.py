@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers that take ids or plain arguments and call the detection service.
+"""Celery tasks: thin wrappers that take ids or plain arguments and call one service.
 
 Task names are stable strings: the beat schedules stored in the database refer to them.
 """
@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 
 from celery import shared_task
+from django.utils import timezone
 
 from anomalies.services.detection import detection_run, detection_run_execute
+from anomalies.services.triage import anomalies_wake_snoozed
 
 
 @shared_task(name="anomalies.run_detection")
@@ -28,3 +30,13 @@ def detect_scheduled_task(detectors: list[str] | None = None, as_of: str | None 
     day = dt.date.fromisoformat(as_of) if as_of else None
     run = detection_run(as_of=day, detectors=detectors, trigger="schedule")
     return {"run_id": run.pk, "status": run.status, "counts": run.counts}
+
+
+@shared_task(name="anomalies.wake_snoozed")
+def wake_snoozed_task(today: str | None = None) -> dict:
+    """Reopen the snoozed anomalies whose day has come, as of ``today`` (ISO date; default:
+    the local date). Idempotent: a second run the same day reopens nothing.
+    """
+    day = dt.date.fromisoformat(today) if today else timezone.localdate()
+    report = anomalies_wake_snoozed(today=day)
+    return {"today": day.isoformat(), "reopened": report.changed_ids}

@@ -12,6 +12,7 @@ value they cannot parse (``DEBUG=Flase`` is an error, not silently true).
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -53,6 +54,20 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from exc
 
 
+def env_float(name: str, default: float) -> float:
+    """Parse a float environment variable; raise ``ImproperlyConfigured`` on junk."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from exc
+    if not math.isfinite(value):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a finite number")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     """Parse a comma-separated environment variable into a list of non-empty strings."""
     raw = os.environ.get(name)
@@ -85,6 +100,7 @@ INSTALLED_APPS = [
     "inventory",
     "anomalies",
     "outcomes",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -170,6 +186,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Inventory anomalies found in retail data, and their triage.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Choice sets used under several field names (status / expected_status, reason /
+    # dismiss_reason) get one schema name each.
+    "ENUM_NAME_OVERRIDES": {
+        "AnomalyStatusEnum": "anomalies.models.AnomalyStatus",
+        "DismissReasonEnum": "anomalies.models.DismissReason",
+        "RunStatusEnum": "anomalies.models.RunStatus",
+    },
 }
 
 # --- Celery ----------------------------------------------------------------------------------
@@ -187,6 +210,18 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 
+# --- Email (notifications) ------------------------------------------------------------------
+# Default: print messages to the console, so a fresh clone never tries to reach an SMTP server.
+# Production: EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend plus EMAIL_HOST etc.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "ShelfWatch <shelfwatch@localhost>")
+
 # --- Logging ---------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -200,3 +235,24 @@ LOGGING = {
 # --- ShelfWatch ------------------------------------------------------------------------------
 # Currency symbol used in human-readable explanations.
 SHELFWATCH_CURRENCY = env_str("SHELFWATCH_CURRENCY", "£")
+# Triage: a snoozed anomaly reopens early when detection raises its severity or its value at
+# risk grows by at least this many percent over the value it had when snoozed.
+SHELFWATCH_SNOOZE_WORSEN_PCT = env_int("SHELFWATCH_SNOOZE_WORSEN_PCT", 50)
+# Triage: a resolved anomaly that fires again within this many days after its last day is
+# reopened (marked regressed) instead of a new anomaly being raised; 0 turns this off.
+SHELFWATCH_REGRESSION_DAYS = env_int("SHELFWATCH_REGRESSION_DAYS", 14)
+# Notifications: remind about anomalies still open this many hours after they were raised
+# (a channel's own "unacknowledged after hours" overrides it).
+SHELFWATCH_NOTIFY_UNACKNOWLEDGED_HOURS = env_int("SHELFWATCH_NOTIFY_UNACKNOWLEDGED_HOURS", 24)
+# Where links in notifications point (the admin's scheme, host and port).
+SHELFWATCH_BASE_URL = env_str("SHELFWATCH_BASE_URL", "http://127.0.0.1:8000")
+# Outcomes loop (cycle counts, metrics, ROI, threshold proposals; see outcomes/).
+# Share of stocked SKU/locations with no open finding drawn for random control counts.
+SHELFWATCH_CONTROL_COUNT_SHARE = env_float("SHELFWATCH_CONTROL_COUNT_SHARE", 0.005)
+# ROI: days after its start at which ghost stock would have been found without the detector.
+SHELFWATCH_ROI_DISCOVERY_DAYS = env_int("SHELFWATCH_ROI_DISCOVERY_DAYS", 30)
+# ROI: labour of one cycle count (minutes) and its cost per hour (currency units).
+SHELFWATCH_COUNT_MINUTES = env_float("SHELFWATCH_COUNT_MINUTES", 10.0)
+SHELFWATCH_COUNT_COST_PER_HOUR = env_float("SHELFWATCH_COUNT_COST_PER_HOUR", 15.0)
+# Threshold proposals aim at this precision per detector.
+SHELFWATCH_TARGET_PRECISION = env_float("SHELFWATCH_TARGET_PRECISION", 0.8)

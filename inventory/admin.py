@@ -21,6 +21,7 @@ from inventory.models import (
     Product,
     Promotion,
     Receipt,
+    StockAdjustment,
     StockLevel,
 )
 
@@ -221,3 +222,39 @@ class StockLevelAdmin(ImportedFactAdmin):
 @admin.register(Receipt)
 class ReceiptAdmin(ImportedFactAdmin):
     list_display = ("date", "sku", "product_name", "location_code", "units")
+
+
+@admin.register(StockAdjustment)
+class StockAdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Book-stock corrections to physical counts; written only by recording a cycle count."""
+
+    list_display = (
+        "date",
+        "sku",
+        "product_name",
+        "location_code",
+        "book_before",
+        "counted",
+        "delta",
+        "reason",
+        "cycle_count",
+        "created_by",
+        "created_at",
+    )
+    list_select_related = ("product", "location", "cycle_count", "created_by")
+    list_filter = ("reason", LocationListFilter)
+    search_fields = ("product__sku__exact", "location__code__exact")
+    search_help_text = "Exact SKU and/or location code."
+    show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description="SKU", ordering="product__sku")
+    def sku(self, obj: StockAdjustment) -> str:
+        return obj.product.sku
+
+    @admin.display(description="product")
+    def product_name(self, obj: StockAdjustment) -> str:
+        return obj.product.name
+
+    @admin.display(description="location", ordering="location__code")
+    def location_code(self, obj: StockAdjustment) -> str:
+        return obj.location.code

@@ -7,6 +7,7 @@ day; they are written only by the importers (bulk upserts) and read by detection
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -218,3 +219,56 @@ class CalendarEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date} {self.name}"
+
+
+class AdjustmentReason(models.TextChoices):
+    CYCLE_COUNT = "cycle_count", "Cycle count of a finding"
+    CONTROL_COUNT = "control_count", "Random control count"
+
+
+class StockAdjustment(models.Model):
+    """An explicit correction of book stock to a physical count (``delta = counted - book``).
+
+    Written by ``outcomes.services.cycle_counts.cycle_count_record`` together with the
+    ``StockLevel`` row of ``date`` (set to ``counted``), so the book history explains itself.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="adjustments")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, related_name="adjustments")
+    date = models.DateField(help_text="Stock date corrected (book stock at end of that day).")
+    book_before = models.IntegerField(help_text="Book stock (units) before the correction.")
+    counted = models.IntegerField(help_text="Units counted: the new book stock.")
+    delta = models.IntegerField(help_text="counted - book_before (negative: units written off).")
+    reason = models.CharField(max_length=16, choices=AdjustmentReason.choices)
+    cycle_count = models.OneToOneField(
+        "outcomes.CycleCount",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="stock_adjustment",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-date", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(delta=models.F("counted") - models.F("book_before")),
+                name="stockadjustment_delta_is_counted_minus_book",
+            ),
+            models.CheckConstraint(
+                condition=Q(counted__gte=0), name="stockadjustment_counted_not_negative"
+            ),
+        ]
+        indexes = [
+            # Book-stock history of one SKU/location (anomaly page, explaining book changes).
+            models.Index(fields=["product", "location", "date"], name="stockadjustment_series_idx"),
+            # Admin list: latest adjustments of one store.
+            models.Index(fields=["location", "date"], name="stockadjustment_loc_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}@{self.location_id} {self.date}: {self.delta:+d}"

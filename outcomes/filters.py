@@ -1,4 +1,8 @@
-"""FilterSets of the outcomes API."""
+"""FilterSets of the outcomes API.
+
+Each foreign key is filterable by id and by natural key (``location``/``location_code``,
+``product``/``sku``); repeat a parameter to match any of several values.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,15 @@ from django.db.models import Q, QuerySet
 
 from anomalies.models import Anomaly, AnomalyType
 from inventory.filters import MultiValueCharFilter
-from inventory.models import Location
-from outcomes.models import ActionTaken, Outcome, Verdict
+from inventory.models import Location, Product
+from outcomes.models import (
+    ActionTaken,
+    CycleCount,
+    CycleCountStatus,
+    MissedAnomaly,
+    Outcome,
+    Verdict,
+)
 
 
 class OutcomeFilterSet(django_filters.FilterSet):
@@ -47,3 +58,42 @@ class OutcomeFilterSet(django_filters.FilterSet):
             | Q(anomaly__product__sku__icontains=value)
             | Q(anomaly__location__code__icontains=value)
         )
+
+
+class CycleCountFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(distinct=False, choices=CycleCountStatus.choices)
+    location = django_filters.ModelMultipleChoiceFilter(
+        distinct=False, queryset=Location.objects.all(), label="Location (id)"
+    )
+    location_code = MultiValueCharFilter(field_name="location__code", label="Location (code)")
+    product = django_filters.ModelMultipleChoiceFilter(
+        distinct=False, queryset=Product.objects.all(), label="Product (id)"
+    )
+    sku = MultiValueCharFilter(field_name="product__sku", label="SKU")
+    anomaly = django_filters.ModelMultipleChoiceFilter(
+        distinct=False, queryset=Anomaly.objects.all(), label="Anomaly (id)"
+    )
+    is_control = django_filters.BooleanFilter(label="Control counts only (true) or none (false)")
+    requested_after = django_filters.IsoDateTimeFilter(field_name="requested_at", lookup_expr="gte")
+    requested_before = django_filters.IsoDateTimeFilter(
+        field_name="requested_at", lookup_expr="lte"
+    )
+
+    class Meta:
+        model = CycleCount
+        fields = ["id"]
+
+
+class MissedAnomalyFilterSet(django_filters.FilterSet):
+    anomaly_type = django_filters.MultipleChoiceFilter(distinct=False, choices=AnomalyType.choices)
+    location = django_filters.ModelMultipleChoiceFilter(
+        distinct=False, queryset=Location.objects.all(), label="Location (id)"
+    )
+    location_code = MultiValueCharFilter(field_name="location__code", label="Location (code)")
+    sku = MultiValueCharFilter(field_name="product__sku", label="SKU")
+    start_after = django_filters.DateFilter(field_name="start_date", lookup_expr="gte")
+    start_before = django_filters.DateFilter(field_name="start_date", lookup_expr="lte")
+
+    class Meta:
+        model = MissedAnomaly
+        fields = ["id"]

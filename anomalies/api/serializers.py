@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework import serializers
 
-from anomalies.models import Anomaly, DetectionRun
+from anomalies.models import Anomaly, AnomalyActivity, AnomalyStatus, DetectionRun, DismissReason
 from anomalies.services.statistics import DEFAULT_TREND_DAYS
-from anomalies.services.triage import DismissReason
+from anomalies.services.triage import SNOOZE_MAX_DAYS, snooze_end
+
+NOTE_MAX_CHARS = 4000
 
 
 class AnomalySerializer(serializers.ModelSerializer):
@@ -47,19 +50,84 @@ class AnomalySerializer(serializers.ModelSerializer):
             "updated_at",
             "acknowledged_at",
             "closed_at",
+            "dismiss_reason",
+            "snoozed_until",
+            "regressed_at",
+            "regression_count",
         ]
         read_only_fields = fields
 
 
-class NoteSerializer(serializers.Serializer):
-    note = serializers.CharField(required=False, allow_blank=True, default="")
+class TransitionSerializer(serializers.Serializer):
+    """Body of a state change. ``expected_status`` is the status the client last saw: when
+    the anomaly has moved on since, the change is refused with 409 ("changed by someone
+    else: now ...") instead of overwriting someone else's decision.
+    """
+
+    expected_status = serializers.ChoiceField(
+        choices=AnomalyStatus.choices,
+        required=False,
+        default=None,
+        help_text="Refuse (409) unless the anomaly is still in this status.",
+    )
+
+
+class NoteSerializer(TransitionSerializer):
+    note = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=NOTE_MAX_CHARS
+    )
 
 
 class DismissSerializer(NoteSerializer):
     reason = serializers.ChoiceField(choices=DismissReason.choices)
 
 
-class AssignSerializer(serializers.Serializer):
+class SnoozeSerializer(NoteSerializer):
+    """``{"days": 7}`` or ``{"until": "2026-12-01"}`` (a day after today), plus a note."""
+
+    until = serializers.DateField(
+        required=False, default=None, help_text="The day it reopens by itself (after today)."
+    )
+    days = serializers.IntegerField(
+        required=False,
+        default=None,
+        min_value=1,
+        max_value=SNOOZE_MAX_DAYS,
+        help_text="Snooze for this many days from today.",
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            snooze_end(until=attrs["until"], days=attrs["days"], today=timezone.localdate())
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return attrs
+
+
+class NoteAddSerializer(serializers.Serializer):
+    note = serializers.CharField(max_length=NOTE_MAX_CHARS)
+
+
+class AnomalyActivitySerializer(serializers.ModelSerializer):
+    actor_username = serializers.CharField(source="actor.username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = AnomalyActivity
+        fields = [
+            "id",
+            "anomaly",
+            "created_at",
+            "actor",
+            "actor_username",
+            "action",
+            "from_status",
+            "to_status",
+            "note",
+        ]
+        read_only_fields = fields
+
+
+class AssignSerializer(TransitionSerializer):
     """``{"assignee": <user id>}``, ``{"assignee": null}`` to unassign, or ``{"me": true}``."""
 
     assignee = serializers.PrimaryKeyRelatedField(

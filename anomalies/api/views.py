@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
 
 from anomalies.api.serializers import (
+    AnomalyActivitySerializer,
     AnomalySerializer,
     AnomalyStatisticsSerializer,
     AssignSerializer,
@@ -19,8 +20,11 @@ from anomalies.api.serializers import (
     DetectionRunRequestSerializer,
     DetectionRunSerializer,
     DismissSerializer,
+    NoteAddSerializer,
     NoteSerializer,
+    SnoozeSerializer,
     StatisticsQuerySerializer,
+    TransitionSerializer,
 )
 from anomalies.filters import AnomalyFilterSet, DetectionRunFilterSet
 from anomalies.models import Anomaly, DetectionRun
@@ -31,10 +35,18 @@ from anomalies.services.triage import (
     anomaly_acknowledge,
     anomaly_assign,
     anomaly_dismiss,
+    anomaly_note_add,
     anomaly_resolve,
+    anomaly_snooze,
+    anomaly_unsnooze,
 )
 
-CONFLICT = OpenApiResponse(DetailSerializer, description="The anomaly's state forbids this.")
+CONFLICT = OpenApiResponse(
+    DetailSerializer,
+    description="The anomaly's state forbids this, or it was changed by someone else "
+    "(``expected_status`` no longer matches).",
+)
+ACTIVITY_LIMIT_ROWS = 200
 
 
 class TriageConflict(APIException):
@@ -70,45 +82,99 @@ class AnomalyViewSet(ReadOnlyModelViewSet):
     def _done(self, anomaly: Anomaly) -> Response:
         return Response(AnomalySerializer(anomaly, context=self.get_serializer_context()).data)
 
-    @extend_schema(request=None, responses={200: AnomalySerializer, 409: CONFLICT})
+    @staticmethod
+    def _params(serializer_class: type, request: Request) -> dict:
+        params = serializer_class(data=request.data)
+        params.is_valid(raise_exception=True)
+        return params.validated_data
+
+    @extend_schema(request=TransitionSerializer, responses={200: AnomalySerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def acknowledge(self, request: Request, pk: str) -> Response:
         """Open → acknowledged; you become the assignee if there is none."""
-        anomaly = anomaly_acknowledge(anomaly_id=self.get_object().pk, actor=request.user)
+        anomaly = anomaly_acknowledge(
+            anomaly_id=self.get_object().pk,
+            actor=request.user,
+            **self._params(TransitionSerializer, request),
+        )
         return self._done(anomaly)
 
     @extend_schema(request=NoteSerializer, responses={200: AnomalySerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str) -> Response:
-        """Open or acknowledged → resolved, with an optional note."""
-        params = NoteSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
+        """Open, acknowledged or snoozed → resolved, with an optional note."""
         anomaly = anomaly_resolve(
-            anomaly_id=self.get_object().pk, actor=request.user, **params.validated_data
+            anomaly_id=self.get_object().pk,
+            actor=request.user,
+            **self._params(NoteSerializer, request),
         )
         return self._done(anomaly)
 
     @extend_schema(request=DismissSerializer, responses={200: AnomalySerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def dismiss(self, request: Request, pk: str) -> Response:
-        """Open or acknowledged → dismissed, with a reason and an optional note."""
-        params = DismissSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
+        """Open, acknowledged or snoozed → dismissed, with a reason and an optional note."""
         anomaly = anomaly_dismiss(
-            anomaly_id=self.get_object().pk, actor=request.user, **params.validated_data
+            anomaly_id=self.get_object().pk,
+            actor=request.user,
+            **self._params(DismissSerializer, request),
         )
         return self._done(anomaly)
+
+    @extend_schema(request=SnoozeSerializer, responses={200: AnomalySerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def snooze(self, request: Request, pk: str) -> Response:
+        """Hide it until a day (``until``) or for ``days`` days; it reopens by itself then, or
+        earlier when detection finds it worse."""
+        anomaly = anomaly_snooze(
+            anomaly_id=self.get_object().pk,
+            actor=request.user,
+            **self._params(SnoozeSerializer, request),
+        )
+        return self._done(anomaly)
+
+    @extend_schema(request=NoteSerializer, responses={200: AnomalySerializer, 409: CONFLICT})
+    @action(detail=True, methods=["post"])
+    def unsnooze(self, request: Request, pk: str) -> Response:
+        """Snoozed → open now."""
+        anomaly = anomaly_unsnooze(
+            anomaly_id=self.get_object().pk,
+            actor=request.user,
+            **self._params(NoteSerializer, request),
+        )
+        return self._done(anomaly)
+
+    @extend_schema(request=NoteAddSerializer, responses={201: AnomalyActivitySerializer})
+    @action(detail=True, methods=["post"])
+    def note(self, request: Request, pk: str) -> Response:
+        """Add a note to the activity log (any state); returns the new log entry."""
+        text = self._params(NoteAddSerializer, request)["note"]
+        try:
+            activity = anomaly_note_add(
+                anomaly_id=self.get_object().pk, actor=request.user, note=text
+            )
+        except ValueError as exc:  # blank once stripped
+            raise ValidationError({"note": [str(exc)]}) from exc
+        return Response(AnomalyActivitySerializer(activity).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={200: AnomalyActivitySerializer(many=True)})
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def activity(self, request: Request, pk: str) -> Response:
+        """The activity log, newest first (at most 200 entries)."""
+        rows = self.get_object().activities.select_related("actor")[:ACTIVITY_LIMIT_ROWS]
+        return Response(AnomalyActivitySerializer(rows, many=True).data)
 
     @extend_schema(request=AssignSerializer, responses={200: AnomalySerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def assign(self, request: Request, pk: str) -> Response:
         """Set the assignee (a user id), clear it (null) or take it (``"me": true``)."""
-        params = AssignSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
-        data = params.validated_data
+        data = self._params(AssignSerializer, request)
         assignee = request.user if data["me"] else data["assignee"]
         anomaly = anomaly_assign(
-            anomaly_id=self.get_object().pk, assignee=assignee, actor=request.user
+            anomaly_id=self.get_object().pk,
+            assignee=assignee,
+            actor=request.user,
+            expected_status=data["expected_status"],
         )
         return self._done(anomaly)
 

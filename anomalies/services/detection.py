@@ -29,6 +29,7 @@ from anomalies.detectors import REGISTRY, MissingInput
 from anomalies.detectors.base import FINDING_COLUMNS, DetectionInput
 from anomalies.models import Anomaly, DetectionRun, DetectorConfig, RunStatus
 from anomalies.services.loading import HISTORY_DAYS, detection_input_load, latest_data_date
+from anomalies.services.triage import Redetections
 
 logger = logging.getLogger(__name__)
 
@@ -254,11 +255,17 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
     SKU and location whose range overlaps ``[start - MERGE_GAP_DAYS, end]``; an extension
     never shrinks an anomaly and only takes the finding's numbers when the run is at least as
     recent as the anomaly's last detection (so re-running an old date changes nothing).
+
+    Triage rules (``anomalies.services.triage.Redetections``): a finding that overlaps no
+    anomaly but follows a resolved or dismissed one of the same type/SKU/location within
+    ``SHELFWATCH_REGRESSION_DAYS`` extends that one; a resolved anomaly found again reopens
+    (regressed), a dismissed one stays dismissed, a snoozed one that got worse wakes up.
     """
     result = PersistResult()
     if findings.empty:
         return result
     as_of = run.as_of
+    redetections = Redetections(as_of=as_of)
     findings = findings.sort_values("score", ascending=False).drop_duplicates(
         ["anomaly_type", "product_id", "location_id", "start_date"]
     )
@@ -267,7 +274,7 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
     candidates = Anomaly.objects.filter(
         anomaly_type__in=findings["anomaly_type"].unique().tolist(),
         location_id__in=[int(x) for x in findings["location_id"].unique()],
-        end_date__gte=earliest,
+        end_date__gte=earliest - dt.timedelta(days=redetections.lookback_days),
         start_date__lte=latest,
     ).order_by("start_date")
     by_key: dict[tuple, list[Anomaly]] = {}
@@ -292,6 +299,8 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
             ),
             None,
         )
+        if match is None:
+            match = redetections.closed_match(by_key.get(key, []), start=start)
         numbers = {
             "severity": row["severity"],
             "score": float(row["score"]),
@@ -322,6 +331,13 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
             match.start_date = min(match.start_date, start)
             match.end_date = max(match.end_date, end)
             continue
+        redetections.seen(
+            match,
+            start=start,
+            end=end,
+            severity=numbers["severity"],
+            value_at_risk=numbers["value_at_risk"],
+        )
         if as_of >= match.last_detected_on:
             for name, value in numbers.items():
                 setattr(match, name, value)
@@ -335,6 +351,7 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
     Anomaly.objects.bulk_create(to_create, batch_size=1000)
     if to_update:
         Anomaly.objects.bulk_update(list(to_update.values()), _UPDATE_FIELDS, batch_size=500)
+    redetections.apply()
     return result
 
 

@@ -7,22 +7,37 @@ only creates the ones that are missing, by name, so their edits survive deploys 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
 
+SCHEDULED_TASK_NAME = "anomalies.detect_scheduled"
+
 
 @dataclass(frozen=True)
 class DefaultSchedule:
-    """A beat schedule ShelfWatch ships with: a crontab and the detectors it runs."""
+    """A beat schedule ShelfWatch ships with: a crontab and the task it runs.
+
+    Detection schedules give ``detectors`` (sent as the task's ``detectors`` kwarg to
+    ``SCHEDULED_TASK_NAME``); other schedules give their own ``task`` and ``kwargs``.
+    """
 
     name: str
     minute: str
     hour: str
-    detectors: tuple[str, ...]
     description: str
+    detectors: tuple[str, ...] = ()
+    task: str = SCHEDULED_TASK_NAME
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def task_kwargs(self) -> dict[str, Any]:
+        """The kwargs stored on the ``PeriodicTask`` (JSON-serialisable)."""
+        if self.task == SCHEDULED_TASK_NAME:
+            return {"detectors": list(self.detectors), **self.kwargs}
+        return dict(self.kwargs)
 
 
 DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
@@ -47,9 +62,22 @@ DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
         detectors=("demand_spike", "demand_drop", "price_anomaly", "inventory_discrepancy"),
         description="The remaining detectors, once a day after the nightly data load.",
     ),
+    DefaultSchedule(
+        name="Wake snoozed anomalies (daily 00:15)",
+        minute="15",
+        hour="0",
+        task="anomalies.wake_snoozed",
+        description="Reopens snoozed anomalies whose snooze-until day has come.",
+    ),
+    DefaultSchedule(
+        name="Notifications: critical and unacknowledged anomalies (every 15 minutes)",
+        minute="*/15",
+        hour="*",
+        task="notifications.send",
+        description="Digest per location to each enabled notification channel: new critical "
+        "anomalies and anomalies left unacknowledged too long (never the same one twice).",
+    ),
 )
-
-SCHEDULED_TASK_NAME = "anomalies.detect_scheduled"
 
 
 def schedules_ensure() -> tuple[list[str], list[str]]:
@@ -75,9 +103,9 @@ def schedules_ensure() -> tuple[list[str], list[str]]:
             )
             PeriodicTask.objects.create(
                 name=default.name,
-                task=SCHEDULED_TASK_NAME,
+                task=default.task,
                 crontab=crontab,
-                kwargs=json.dumps({"detectors": list(default.detectors)}),
+                kwargs=json.dumps(default.task_kwargs()),
                 description=default.description,
                 enabled=True,
             )

@@ -509,9 +509,16 @@ def test_statistics_numbers(api_client, stats_set, django_assert_num_queries):
         "price_anomaly": 1,
         "inventory_discrepancy": 0,
         "ml_detected": 0,
+        "pos_outage": 0,
     }
     assert data["by_severity"] == {"info": 1, "warning": 2, "critical": 1}
-    assert data["by_status"] == {"open": 1, "acknowledged": 1, "resolved": 1, "dismissed": 1}
+    assert data["by_status"] == {
+        "open": 1,
+        "acknowledged": 1,
+        "snoozed": 0,
+        "resolved": 1,
+        "dismissed": 1,
+    }
     assert data["open_value_at_risk"] == "15.50"
     trend = data["trend"]
     assert (trend["start"], trend["end"]) == ("2024-02-10", "2024-03-10")

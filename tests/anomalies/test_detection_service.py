@@ -216,9 +216,11 @@ def test_schedules_are_created_once_and_admin_edits_survive(db):
     ghost.refresh_from_db()
     assert ghost.enabled is False
     assert json.loads(ghost.kwargs)["detectors"] == ["ghost_stock", "inventory_discrepancy"]
+    detection_defaults = [d for d in DEFAULT_SCHEDULES if d.task == "anomalies.detect_scheduled"]
     assert PeriodicTask.objects.filter(task="anomalies.detect_scheduled").count() == len(
-        DEFAULT_SCHEDULES
+        detection_defaults
     )
+    assert PeriodicTask.objects.count() == len(DEFAULT_SCHEDULES)
 
 
 def test_detect_and_export_commands(sales_history, fake_ghost, tmp_path):

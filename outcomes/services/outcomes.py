@@ -1,14 +1,16 @@
-"""Recording what a follow-up found: the one outcome of an anomaly."""
+"""Recording what a follow-up found (the one outcome of an anomaly) and reporting misses."""
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from anomalies.models import Anomaly, AnomalyActivity
-from outcomes.models import ActionTaken, Outcome, Verdict
+from anomalies.models import Anomaly, AnomalyActivity, AnomalyType
+from inventory.models import Location, Product
+from outcomes.models import ActionTaken, MissedAnomaly, Outcome, Verdict
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -25,12 +27,13 @@ def outcome_record(
     action_taken: str = ActionTaken.NONE,
     recovered_value: Decimal | int | str = 0,
     notes: str = "",
-    actor: User,
+    actor: User | None,
 ) -> Outcome:
     """Create or replace the outcome of anomaly ``anomaly_id`` and log it on the anomaly.
 
     Recording again overwrites the previous verdict, action, value and notes (the activity
-    log keeps the history). Raises ``OutcomeError`` on invalid input.
+    log keeps the history). ``recovered_value`` is money at shelf price (>= 0). Raises
+    ``OutcomeError`` on invalid input; then nothing is written.
     """
     if verdict not in Verdict.values:
         raise OutcomeError(f"Unknown verdict {verdict!r}; use one of {', '.join(Verdict.values)}.")
@@ -68,3 +71,35 @@ def outcome_record(
             + (f"; {notes}" if notes else ""),
         )
     return outcome
+
+
+def missed_anomaly_report(
+    *,
+    anomaly_type: str,
+    location: Location,
+    start_date: dt.date,
+    product: Product | None = None,
+    end_date: dt.date | None = None,
+    notes: str = "",
+    actor: User | None,
+) -> MissedAnomaly:
+    """Record a problem no detector reported (it lowers the recall estimate of its type).
+
+    ``product`` is ``None`` for a store-level problem; ``end_date`` ``None`` while it lasts.
+    Raises ``OutcomeError`` for an unknown type or an end date before the start.
+    """
+    if anomaly_type not in AnomalyType.values:
+        raise OutcomeError(
+            f"Unknown anomaly type {anomaly_type!r}; use one of {', '.join(AnomalyType.values)}."
+        )
+    if end_date is not None and end_date < start_date:
+        raise OutcomeError("The end date is before the start date.")
+    return MissedAnomaly.objects.create(
+        anomaly_type=anomaly_type,
+        product=product,
+        location=location,
+        start_date=start_date,
+        end_date=end_date,
+        notes=notes,
+        reported_by=actor,
+    )

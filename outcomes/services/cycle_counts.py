@@ -1,0 +1,468 @@
+"""Cycle counts: request them for findings (by priority) or at random, and record the result.
+
+Recording a count closes the ghost-stock loop in one transaction: a ``StockAdjustment``
+corrects the book stock to what was counted, the anomaly is resolved and its ``Outcome`` is
+recorded (below book: true positive with the written-off value; equal: false positive; above:
+inconclusive).
+
+Priority of a count (what to count first), money per day::
+
+    priority = probability x value at risk per day
+
+- ``probability``: how sure the detector is that the finding is real,
+  ``details["probability"]`` (ghost stock: 1 - the Bonferroni-adjusted chance of the zero run
+  under ordinary demand); 1.0 when the detector gives none (inventory discrepancy).
+- ``value at risk per day``: for a finding with a demand rate (ghost stock,
+  ``details["expected_units_per_day"]``) the sales lost each day the phantom stock stays on
+  the books, ``expected_units_per_day x unit price`` (``details["unit_price"]``, else the
+  product's shelf price); otherwise ``value_at_risk`` spread over the finding's days
+  (an inventory discrepancy is a one-day finding: its whole unaccounted value).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any, TextIO
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from anomalies.models import Anomaly, AnomalyStatus
+from anomalies.services.triage import TransitionError, anomaly_resolve
+from inventory.models import AdjustmentReason, StockAdjustment, StockLevel
+from outcomes.models import (
+    COUNTABLE_TYPES,
+    ActionTaken,
+    CycleCount,
+    CycleCountStatus,
+    Verdict,
+)
+from outcomes.services.outcomes import outcome_record
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+CLOSED_STATUSES: tuple[str, ...] = (AnomalyStatus.RESOLVED, AnomalyStatus.DISMISSED)
+# A SKU/location without a book-stock row in this many days is not "stocked" for control
+# counts (imports write a row per day, or at least per change).
+STOCK_LOOKBACK_DAYS = 28
+CSV_HEADER: tuple[str, ...] = ("sku", "name", "location", "book_on_hand", "priority")
+PRIORITY_DECIMALS = 4
+CENT = Decimal("0.01")
+
+NOT_FOUND = "not found"
+NOT_COUNTABLE = "not a ghost-stock or inventory-discrepancy finding"
+LOCATION_LEVEL = "a store-level finding (no SKU to count)"
+SKU_LOCATION_BUSY = "SKU/location already has an open count"
+
+
+class CycleCountError(ValueError):
+    """A count that cannot be requested or recorded (bad input, ineligible anomaly)."""
+
+
+class CycleCountConflict(CycleCountError):
+    """The count's current state forbids the change (already counted, cancelled, changed)."""
+
+
+# --- priority ----------------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def cycle_count_priority(
+    *,
+    details: dict[str, Any] | None,
+    value_at_risk: Decimal | float,
+    start_date: dt.date,
+    end_date: dt.date,
+    unit_price: Decimal | float | None,
+) -> float:
+    """``probability x value at risk per day`` of a finding (module docstring), rounded."""
+    details = details if isinstance(details, dict) else {}
+    probability = _number(details.get("probability"))
+    if probability is None or not 0.0 <= probability <= 1.0:
+        probability = 1.0
+    rate = _number(details.get("expected_units_per_day"))
+    if rate is not None and rate >= 0:
+        price = _number(details.get("unit_price"))
+        if price is None:
+            price = float(unit_price or 0)
+        per_day = rate * price
+    else:
+        days = max((end_date - start_date).days + 1, 1)
+        per_day = float(value_at_risk or 0) / days
+    return round(probability * per_day, PRIORITY_DECIMALS)
+
+
+def _book_on(product_id: int, location_id: int, day: dt.date) -> int | None:
+    """Book stock at the end of ``day``: the latest stock level on or before it."""
+    return (
+        StockLevel.objects.filter(product_id=product_id, location_id=location_id, date__lte=day)
+        .order_by("-date")
+        .values_list("on_hand", flat=True)
+        .first()
+    )
+
+
+# --- requesting --------------------------------------------------------------------------------
+
+
+@dataclass
+class CountRequestReport:
+    """Outcome of a bulk request: counts created, anomalies that already had one, skipped."""
+
+    created: list[CycleCount] = field(default_factory=list)
+    existing: list[CycleCount] = field(default_factory=list)
+    skipped: dict[int, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line: ``"2 cycle counts requested; 1 already requested; 3 skipped (...)."``"""
+        n = len(self.created)
+        text = f"{n} cycle count{'' if n == 1 else 's'} requested"
+        if self.existing:
+            text += f"; {len(self.existing)} already requested"
+        if self.skipped:
+            reasons = Counter(self.skipped.values()).most_common()
+            why = ", ".join(f"{count} {reason}" for reason, count in reasons)
+            text += f"; {len(self.skipped)} skipped ({why})"
+        return text + "."
+
+
+def cycle_counts_request(
+    *,
+    anomaly_ids: list[int] | tuple[int, ...] | set[int],
+    actor: User | None,
+    today: dt.date | None = None,
+) -> CountRequestReport:
+    """Request a count for each eligible anomaly; idempotent (one open count per anomaly).
+
+    Eligible: a ghost-stock or inventory-discrepancy finding of one SKU that is not closed.
+    An anomaly whose open count exists is reported under ``existing``; a SKU/location that
+    already has an open count of another origin is skipped (one count per shelf at a time).
+    The count records the book stock on ``today`` (default: the local date) and its
+    priority (module docstring).
+    """
+    today = today or timezone.localdate()
+    report = CountRequestReport()
+    ids = sorted(set(anomaly_ids))
+    with transaction.atomic():
+        anomalies = {
+            a.pk: a
+            for a in Anomaly.objects.select_related("product").filter(pk__in=ids).order_by("pk")
+        }
+        open_counts = {
+            (c.product_id, c.location_id): c
+            for c in CycleCount.objects.open().filter(
+                product_id__in={a.product_id for a in anomalies.values() if a.product_id}
+            )
+        }
+        for pk in ids:
+            anomaly = anomalies.get(pk)
+            if anomaly is None:
+                report.skipped[pk] = NOT_FOUND
+                continue
+            if anomaly.anomaly_type not in COUNTABLE_TYPES:
+                report.skipped[pk] = NOT_COUNTABLE
+                continue
+            if anomaly.product_id is None:
+                report.skipped[pk] = LOCATION_LEVEL
+                continue
+            if anomaly.status in CLOSED_STATUSES:
+                report.skipped[pk] = anomaly.status
+                continue
+            current = open_counts.get((anomaly.product_id, anomaly.location_id))
+            if current is not None:
+                if current.anomaly_id == pk:
+                    report.existing.append(current)
+                else:
+                    report.skipped[pk] = SKU_LOCATION_BUSY
+                continue
+            count = CycleCount(
+                anomaly=anomaly,
+                product_id=anomaly.product_id,
+                location_id=anomaly.location_id,
+                priority=cycle_count_priority(
+                    details=anomaly.details,
+                    value_at_risk=anomaly.value_at_risk,
+                    start_date=anomaly.start_date,
+                    end_date=anomaly.end_date,
+                    unit_price=anomaly.product.unit_price,
+                ),
+                book_on_hand=_book_on(anomaly.product_id, anomaly.location_id, today),
+                requested_by=actor,
+            )
+            try:
+                with transaction.atomic():
+                    count.save()
+            except IntegrityError:  # another request got in first
+                report.skipped[pk] = SKU_LOCATION_BUSY
+                continue
+            open_counts[(anomaly.product_id, anomaly.location_id)] = count
+            report.created.append(count)
+    return report
+
+
+def cycle_count_request(
+    *, anomaly_id: int, actor: User | None, today: dt.date | None = None
+) -> CycleCount:
+    """Request a count for one anomaly, or return its open count if it has one.
+
+    Raises ``CycleCountError`` saying why when the anomaly is not eligible.
+    """
+    report = cycle_counts_request(anomaly_ids=[anomaly_id], actor=actor, today=today)
+    if report.created:
+        return report.created[0]
+    if report.existing:
+        return report.existing[0]
+    reason = report.skipped[anomaly_id]
+    if reason == NOT_FOUND:
+        raise CycleCountError(f"Anomaly {anomaly_id} not found.")
+    if reason in CLOSED_STATUSES:
+        raise CycleCountError(f"Anomaly {anomaly_id} is {reason}; no count is needed.")
+    raise CycleCountError(f"Anomaly {anomaly_id} cannot be counted: {reason}.")
+
+
+def control_counts_request(
+    *,
+    share: float | None = None,
+    seed: int | None = None,
+    today: dt.date | None = None,
+    actor: User | None = None,
+) -> list[CycleCount]:
+    """Draw random control counts among stocked SKU/locations that nobody is looking at.
+
+    Eligible: book stock > 0 at the end of ``today`` (latest stock level within
+    ``STOCK_LOOKBACK_DAYS``), no anomaly of that SKU/location that is not closed, and no open
+    count. ``ceil(share x eligible)`` of them (``share`` default
+    ``SHELFWATCH_CONTROL_COUNT_SHARE``) are drawn uniformly without replacement with a
+    ``numpy`` generator seeded by ``seed`` (reproducible), and get a control count with the
+    eligible population size recorded (for ``metrics.recall_estimate``). Returns the created
+    counts, ordered by id. Raises ``CycleCountError`` unless ``0 < share <= 1``.
+    """
+    share = settings.SHELFWATCH_CONTROL_COUNT_SHARE if share is None else float(share)
+    if not (math.isfinite(share) and 0.0 < share <= 1.0):
+        raise CycleCountError("The control-count share must be above 0 and at most 1.")
+    today = today or timezone.localdate()
+    since = today - dt.timedelta(days=STOCK_LOOKBACK_DAYS - 1)
+    stock = pd.DataFrame.from_records(
+        StockLevel.objects.filter(date__range=(since, today))
+        .order_by()
+        .values_list("product_id", "location_id", "date", "on_hand"),
+        columns=["product_id", "location_id", "date", "on_hand"],
+    )
+    if stock.empty:
+        return []
+    latest = stock.sort_values("date").groupby(["product_id", "location_id"]).tail(1)
+    stocked = latest[latest["on_hand"] > 0]
+    busy = set(
+        Anomaly.objects.exclude(status__in=CLOSED_STATUSES)
+        .filter(product__isnull=False)
+        .values_list("product_id", "location_id")
+    ) | set(CycleCount.objects.open().values_list("product_id", "location_id"))
+    keys = list(zip(stocked["product_id"], stocked["location_id"], strict=True))
+    eligible = stocked[[key not in busy for key in keys]].sort_values(["product_id", "location_id"])
+    population = len(eligible)
+    if population == 0:
+        return []
+    size = min(population, math.ceil(share * population))
+    rng = np.random.default_rng(seed)
+    drawn = eligible.iloc[np.sort(rng.choice(population, size=size, replace=False))]
+    counts = [
+        CycleCount(
+            product_id=int(row.product_id),
+            location_id=int(row.location_id),
+            is_control=True,
+            priority=0.0,
+            book_on_hand=int(row.on_hand),
+            population=population,
+            requested_by=actor,
+        )
+        for row in drawn.itertuples(index=False)
+    ]
+    with transaction.atomic():
+        created = CycleCount.objects.bulk_create(counts)
+    return sorted(created, key=lambda c: c.pk)
+
+
+# --- recording ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Judgement:
+    verdict: str
+    recovered_value: Decimal
+    text: str
+
+
+def _judge(*, book: int, counted: int, unit_price: Decimal) -> _Judgement:
+    """The outcome a count implies for the finding it checks."""
+    if counted < book:
+        missing = book - counted
+        value = (Decimal(missing) * unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
+        return _Judgement(
+            Verdict.TRUE_POSITIVE,
+            value,
+            f"counted {counted} of {book} on the books: {missing} phantom units written off",
+        )
+    if counted == book:
+        return _Judgement(
+            Verdict.FALSE_POSITIVE, Decimal("0.00"), f"counted {counted}, as on the books"
+        )
+    return _Judgement(
+        Verdict.INCONCLUSIVE,
+        Decimal("0.00"),
+        f"counted {counted}, more than the {book} on the books: the books missed stock, "
+        "no phantom stock found (inconclusive)",
+    )
+
+
+def cycle_count_record(
+    *,
+    count_id: int,
+    counted_quantity: int,
+    actor: User | None,
+    counted_on: dt.date | None = None,
+    notes: str = "",
+) -> CycleCount:
+    """Record what a count found; adjust the books, resolve the finding, record its outcome.
+
+    In one transaction:
+
+    1. the count moves requested → counted (conditional update; ``CycleCountConflict`` if it
+       is not requested any more);
+    2. a ``StockAdjustment`` of ``counted_on`` (default: the local date; not in the future)
+       records ``book_before`` (the book stock at the end of that day, else the book at
+       request), ``counted`` and ``delta``, and the ``StockLevel`` of that day is set (updated
+       or inserted) to ``counted_quantity``;
+    3. for a finding's count: the anomaly is resolved if it is still open (an anomaly closed
+       meanwhile stays as it is) and its ``Outcome`` recorded with action *cycle count*:
+       counted below book → true positive, ``recovered_value = (book - counted) x shelf
+       price``; equal → false positive; above book → inconclusive (the books were short, which
+       says nothing about phantom stock). Control counts have no anomaly: their result feeds
+       the recall estimate.
+
+    Raises ``CycleCountError`` for a negative or non-integer quantity, a future date, a
+    missing count or no known book stock; nothing is written then.
+    """
+    if isinstance(counted_quantity, bool) or not isinstance(counted_quantity, int):
+        raise CycleCountError(f"The counted quantity {counted_quantity!r} is not a whole number.")
+    if counted_quantity < 0:
+        raise CycleCountError("The counted quantity cannot be negative.")
+    local_today = timezone.localdate()
+    counted_on = counted_on or local_today
+    if counted_on > local_today:
+        raise CycleCountError(f"The count date {counted_on} is in the future.")
+    now = timezone.now()
+    with transaction.atomic():
+        count = (
+            CycleCount.objects.select_for_update(of=("self",))
+            .select_related("product")
+            .filter(pk=count_id)
+            .first()
+        )
+        if count is None:
+            raise CycleCountError(f"Cycle count {count_id} not found.")
+        if count.status != CycleCountStatus.REQUESTED:
+            raise CycleCountConflict(
+                f"Cycle count {count_id} is {count.status}; it cannot be recorded."
+            )
+        book = _book_on(count.product_id, count.location_id, counted_on)
+        if book is None:
+            book = count.book_on_hand
+        if book is None:
+            raise CycleCountError(
+                f"No book stock is known for this SKU/location on {counted_on}; "
+                "there is nothing to compare the count with."
+            )
+        updated = CycleCount.objects.filter(pk=count_id, status=CycleCountStatus.REQUESTED).update(
+            status=CycleCountStatus.COUNTED,
+            counted_quantity=counted_quantity,
+            counted_on=counted_on,
+            counted_by=actor,
+            counted_at=now,
+            notes=notes or count.notes,
+        )
+        if updated != 1:  # only reachable without row locks (SQLite)
+            raise CycleCountConflict(f"Cycle count {count_id} was changed by someone else.")
+        StockAdjustment.objects.create(
+            product_id=count.product_id,
+            location_id=count.location_id,
+            date=counted_on,
+            book_before=book,
+            counted=counted_quantity,
+            delta=counted_quantity - book,
+            reason=AdjustmentReason.CONTROL_COUNT
+            if count.is_control
+            else AdjustmentReason.CYCLE_COUNT,
+            cycle_count=count,
+            created_by=actor,
+        )
+        StockLevel.objects.update_or_create(
+            product_id=count.product_id,
+            location_id=count.location_id,
+            date=counted_on,
+            defaults={"on_hand": counted_quantity},
+        )
+        if count.anomaly_id is not None:
+            _close_finding(count=count, book=book, counted=counted_quantity, actor=actor)
+    return CycleCount.objects.select_related("product", "location", "anomaly").get(pk=count_id)
+
+
+def _close_finding(*, count: CycleCount, book: int, counted: int, actor: User | None) -> None:
+    judgement = _judge(book=book, counted=counted, unit_price=count.product.unit_price)
+    note = f"Cycle count #{count.pk}: {judgement.text}."
+    status = Anomaly.objects.filter(pk=count.anomaly_id).values_list("status", flat=True).first()
+    if status is not None and status not in CLOSED_STATUSES:
+        # Closed by someone else meanwhile: the count still stands.
+        with contextlib.suppress(TransitionError):
+            anomaly_resolve(anomaly_id=count.anomaly_id, actor=actor, note=note)
+    outcome_record(
+        anomaly_id=count.anomaly_id,
+        verdict=judgement.verdict,
+        action_taken=ActionTaken.CYCLE_COUNT,
+        recovered_value=judgement.recovered_value,
+        notes=note,
+        actor=actor,
+    )
+
+
+def cycle_counts_cancel(*, count_ids: list[int] | set[int], actor: User | None) -> int:
+    """Cancel the open counts among ``count_ids``; returns how many were cancelled."""
+    return CycleCount.objects.filter(
+        pk__in=list(count_ids), status=CycleCountStatus.REQUESTED
+    ).update(status=CycleCountStatus.CANCELLED, cancelled_by=actor, cancelled_at=timezone.now())
+
+
+# --- export ------------------------------------------------------------------------------------
+
+
+def cycle_counts_export_csv(*, queryset: QuerySet[CycleCount], out: TextIO) -> int:
+    """Write the store's count sheet: ``sku,name,location,book_on_hand,priority`` rows.
+
+    Highest priority first; ``priority`` with two decimals (money per day), book on hand
+    blank when unknown. Returns the number of rows written.
+    """
+    writer = csv.writer(out)
+    writer.writerow(CSV_HEADER)
+    rows = queryset.order_by("-priority", "id").values_list(
+        "product__sku", "product__name", "location__code", "book_on_hand", "priority"
+    )
+    n = 0
+    for sku, name, location, book, priority in rows:
+        writer.writerow([sku, name, location, "" if book is None else book, f"{priority:.2f}"])
+        n += 1
+    return n
