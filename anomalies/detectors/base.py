@@ -11,6 +11,8 @@ normalised to midnight, ids are ``int64``):
 ``stock``      product_id, location_id, date, on_hand (int64): book stock at end of day.
                ``None`` when no book stock was imported.
 ``receipts``   product_id, location_id, date, units (int64). Empty frame when none.
+``adjustments`` product_id, location_id, date, units (int64): recorded book-stock corrections
+               (a cycle count's counted − book), which explain a change of book stock.
 ``products``   product_id (index), sku, name, category (str), unit_price (float64, regular
                shelf price), unit_cost (float64, NaN if unknown).
 ``locations``  location_id (index), code, name.
@@ -75,6 +77,7 @@ class DetectionInput:
     locations: pd.DataFrame
     stock: pd.DataFrame | None = None
     receipts: pd.DataFrame = field(default_factory=lambda: empty_frame(RECEIPT_DTYPES))
+    adjustments: pd.DataFrame = field(default_factory=lambda: empty_frame(RECEIPT_DTYPES))
     promotions: pd.DataFrame = field(default_factory=lambda: empty_frame(PROMOTION_DTYPES))
     calendar: pd.DataFrame = field(default_factory=lambda: empty_frame(CALENDAR_DTYPES))
     currency: str = "£"

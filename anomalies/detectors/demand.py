@@ -86,8 +86,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # and its NB tail probability is below drop_max_p.
     "drop_max_ratio": 0.5,
     "drop_max_run_days": 14,
-    "drop_min_expected_units": 5.0,
-    "drop_max_p": 1e-4,
+    "drop_min_expected_units": 10.0,
+    "drop_max_p": 1e-6,
     # Days after a promotion on which a drop is expected (customers stocked up).
     "post_promo_days": 3,
     # Severity: critical from this z (spike) or this value at risk (money, both).

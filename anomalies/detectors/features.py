@@ -116,6 +116,7 @@ class Grid:
     returned: np.ndarray  # (S, D) units returned
     price: np.ndarray  # (S, D) average realized unit price, NaN if unknown / no sale
     receipts: np.ndarray  # (S, D) units received
+    adjustments: np.ndarray  # (S, D) recorded book-stock corrections, units (+/-)
     on_hand: np.ndarray | None  # (S, D) book stock at end of day, NaN where no record
     on_hand_ffill: np.ndarray | None  # (S, D) last known book stock, NaN before the first
     promo: np.ndarray  # (S, D) bool, a promotion covers the series that day
@@ -217,6 +218,12 @@ def _build_grid(data: DetectionInput) -> Grid:
     row, col, found = cells(receipts)
     np.add.at(receipt_units, (row, col), receipts["units"].to_numpy(dtype="float64")[found])
 
+    adjustment_units = np.zeros(shape)
+    adjustments = _until(data.adjustments, as_of)
+    adjustments = adjustments[adjustments["date"] >= start]
+    row, col, found = cells(adjustments)
+    np.add.at(adjustment_units, (row, col), adjustments["units"].to_numpy(dtype="float64")[found])
+
     on_hand = on_hand_ffill = None
     if stock is not None:
         on_hand = np.full(shape, np.nan)
@@ -258,6 +265,7 @@ def _build_grid(data: DetectionInput) -> Grid:
         returned=returned,
         price=price,
         receipts=receipt_units,
+        adjustments=adjustment_units,
         on_hand=on_hand,
         on_hand_ffill=on_hand_ffill,
         promo=promo,

@@ -3,6 +3,10 @@
 Method: exact stock reconciliation on the as-of day ``d`` (perpetual-inventory identity):
 
     unexplained = on_hand[d] - on_hand[d-1] - receipts[d] + units_sold[d] - returned[d]
+                  - adjustments[d]
+
+``adjustments`` are book corrections ShelfWatch recorded itself (a cycle count entered in the
+admin or the API writes counted − book): they are explained, not discrepancies.
 
 Returned units are taken to go back on the shelf (``returns_restock``, default true: most
 retail returns are resaleable and are booked back into stock); set it to false where returns
@@ -76,7 +80,7 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
     now, before = grid.on_hand[:, d], grid.on_hand[:, d - 1]
     received, sold = grid.receipts[:, d], grid.units[:, d]
     returned = grid.returned[:, d] if p["returns_restock"] else np.zeros(grid.n_series)
-    implied = before + received - sold + returned
+    implied = before + received - sold + returned + grid.adjustments[:, d]
     unexplained = now - implied
     tolerance = np.maximum(p["min_units"], p["tolerance_pct"] / 100.0 * np.abs(before))
     flagged = np.isfinite(unexplained) & (np.abs(unexplained) > tolerance)

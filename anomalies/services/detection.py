@@ -76,7 +76,8 @@ def detector_settings() -> dict[str, dict[str, Any]]:
         params = dict(spec.default_params)
         if cfg is not None:
             params.update(cfg.params or {})
-        result[name] = {"enabled": cfg.enabled if cfg is not None else True, "params": params}
+        enabled = cfg.enabled if cfg is not None else spec.enabled_by_default
+        result[name] = {"enabled": enabled, "params": params}
     return result
 
 

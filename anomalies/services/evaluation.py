@@ -200,7 +200,7 @@ def effective_settings(
     optional). Raises ``EvaluationError`` for an unknown detector or parameter.
     """
     result = {
-        name: {"enabled": True, "params": dict(spec.default_params)}
+        name: {"enabled": spec.enabled_by_default, "params": dict(spec.default_params)}
         for name, spec in REGISTRY.items()
     }
     for name, change in (overrides or {}).items():

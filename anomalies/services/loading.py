@@ -29,6 +29,7 @@ from inventory.models import (
     Product,
     Promotion,
     Receipt,
+    StockAdjustment,
     StockLevel,
 )
 
@@ -85,6 +86,12 @@ def detection_input_load(*, as_of: dt.date, history_days: int = HISTORY_DAYS) ->
         window,
         RECEIPT_DTYPES,
     )
+    adjustments = _frame(
+        f"SELECT product_id, location_id, date, SUM(delta) FROM {StockAdjustment._meta.db_table} "
+        f"WHERE date BETWEEN %s AND %s GROUP BY product_id, location_id, date",
+        window,
+        RECEIPT_DTYPES,
+    )
     promotions = _frame(
         f"SELECT product_id, location_id, start_date, end_date, "
         f"CAST(discount_pct AS DOUBLE PRECISION) FROM {Promotion._meta.db_table} "
@@ -123,6 +130,7 @@ def detection_input_load(*, as_of: dt.date, history_days: int = HISTORY_DAYS) ->
         locations=locations,
         stock=stock,
         receipts=receipts,
+        adjustments=adjustments,
         promotions=promotions,
         calendar=calendar,
         currency=settings.SHELFWATCH_CURRENCY,

@@ -77,8 +77,8 @@ POST_PROMO_DIP = 0.7
 # A demand spike adds (factor - 1) x normal demand, and at least SPIKE_MIN_EXTRA_UNITS: a bulk
 # buyer or a viral moment. Bumps smaller than that sit inside the negative binomial's natural
 # variation of medium movers (a 3x day at 1.5 units/day happens by chance every few months).
-SPIKE_FACTOR_RANGE = (5.0, 12.0)
-SPIKE_MIN_EXTRA_UNITS = 12
+SPIKE_FACTOR_RANGE = (6.0, 15.0)
+SPIKE_MIN_EXTRA_UNITS = 15
 SPIKE_MIN_MEAN = 2.0
 # A demand drop keeps some sales (a blocked facing, a competitor's offer): 20-45% of normal on
 # items selling at least DROP_MIN_MEAN a day. A run of *no* sales with stock on the books is

@@ -55,12 +55,14 @@ def make_input(
     promotions: Sequence[tuple] = (),
     calendar: Sequence[tuple] = (),
     receipts: Sequence[tuple] = (),
+    adjustments: Sequence[tuple] = (),
 ) -> DetectionInput:
     """A ``DetectionInput`` from series specs.
 
     ``promotions``: (product_id, location_id or None, start, end, discount_pct);
     ``calendar``: (date, location_id or None, name, is_closed);
-    ``receipts``: (product_id, location_id, date, units).
+    ``receipts``: (product_id, location_id, date, units);
+    ``adjustments``: (product_id, location_id, date, units) recorded book corrections.
     """
     sales_parts, stock_parts = [], []
     for s in series:
@@ -125,6 +127,7 @@ def make_input(
         if with_stock and stock_parts
         else None,
         receipts=_frame(receipts, RECEIPT_DTYPES),
+        adjustments=_frame(adjustments, RECEIPT_DTYPES),
         promotions=_frame(promotions, PROMOTION_DTYPES),
         calendar=_frame(calendar, CALENDAR_DTYPES),
     )

@@ -31,6 +31,41 @@ def test_duplicate_receipt_posting_fires():
     assert row.details["unexplained_units"] == 48
 
 
+def test_recorded_cycle_count_adjustment_is_explained():
+    # Book 40 → 12 with 3 sold: 25 units gone, but a count recorded in ShelfWatch wrote them off.
+    series = Series(1, [2, 3, 3], on_hand=[42, 40, 12], price=2.5)
+
+    unrecorded = detect_inventory_discrepancy(make_input([series]), {})
+    recorded = detect_inventory_discrepancy(
+        make_input([series], adjustments=[(1, 1, day(0), -25)]), {}
+    )
+
+    assert unrecorded.iloc[0].details["unexplained_units"] == -25
+    assert recorded.empty
+
+
+def test_write_down_ending_an_improbable_zero_run_is_the_ghost_stock_count():
+    # Sold ~6 a day for weeks, then nothing for 10 days with 30 on the books; today a count
+    # writes the book down to 0. That resolves ghost stock: not a new discrepancy.
+    sales = [6, 5, 7, 6, 6, 5, 7] * 8 + [0] * 11
+    stock = [500 - sum(sales[: i + 1]) for i in range(len(sales) - 11)]
+    stock += [stock[-1]] * 10 + [0]
+    data = make_input([Series(1, sales, on_hand=stock, price=2.0)])
+    isolated = make_input(
+        [Series(1, [6] * 66 + [6], on_hand=[300 - 6 * i for i in range(66)] + [0])]
+    )
+
+    assert detect_inventory_discrepancy(data, {}).empty
+    assert (
+        detect_inventory_discrepancy(data, {"ghost_resolution_max_p": 0})
+        .iloc[0]
+        .details["unexplained_units"]
+        == -stock[-2]
+    )
+    # The same write-down without a zero run before it is a discrepancy.
+    assert len(detect_inventory_discrepancy(isolated, {})) == 1
+
+
 def test_minus_one_count_adjustment_does_not_fire():
     data = make_input([Series(1, [2, 3, 4], on_hand=[60, 57, 52])])
 
