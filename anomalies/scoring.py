@@ -262,14 +262,16 @@ def collateral_findings(scored: Scored, days: pd.DataFrame) -> np.ndarray:
 
     ``days``: columns location (str), date (datetime64), one row per POS-outage or closed
     day. An episode counts for a day when it is SKU-level, at that location, matches no truth
-    event and starts on the day or the day after (a zero-sales day read as a drop or as the
-    start of a zero run). Returns the count per row of ``days`` (int array).
+    event, starts on the day or the day after and is first detected by the day after (a
+    zero-sales day read as a drop or as the start of a zero run). Returns the count per row of
+    ``days`` (int array).
     """
     eps = scored.episodes
     eps = eps[(eps["sku"] != "") & ~eps["matched"]]
     counts = np.zeros(len(days), dtype=int)
     for i, (loc, day) in enumerate(zip(days["location"], days["date"], strict=True)):
         here = eps[eps["location"] == loc]
-        starts = here["start_date"]
-        counts[i] = int(((starts >= day) & (starts <= day + pd.Timedelta(days=1))).sum())
+        starts, soon = here["start_date"], day + pd.Timedelta(days=1)
+        caused = (starts >= day) & (starts <= soon) & (here["first_detected"] <= soon)
+        counts[i] = int(caused.sum())
     return counts

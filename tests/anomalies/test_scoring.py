@@ -114,14 +114,16 @@ def test_metrics_on_a_hand_computed_example():
     assert table.loc["demand_drop", "precision"] == 0.0
 
 
-def test_collateral_findings_count_unmatched_sku_episodes_starting_on_the_day():
+def test_collateral_findings_count_unmatched_sku_episodes_the_day_causes():
     window = scoring.Window(T("2026-01-01"), T("2026-01-10"), n_series=10, n_locations=1)
     eps = scoring.findings_episodes(
         findings(
             [
                 ("pos_outage", "", "S1", "2026-01-05", "2026-01-05", "2026-01-05", 0.0),
                 ("demand_drop", "A", "S1", "2026-01-05", "2026-01-05", "2026-01-05", 1.0),
+                # Starts the day after but is found two days later: not caused by the outage.
                 ("ghost_stock", "B", "S1", "2026-01-06", "2026-01-08", "2026-01-08", 1.0),
+                ("demand_drop", "D", "S1", "2026-01-06", "2026-01-06", "2026-01-06", 1.0),
                 ("ghost_stock", "C", "S1", "2026-01-08", "2026-01-09", "2026-01-09", 1.0),
             ]
         )
@@ -131,4 +133,4 @@ def test_collateral_findings_count_unmatched_sku_episodes_starting_on_the_day():
     days = pd.DataFrame({"location": ["S1"], "date": [T("2026-01-05")]})
 
     assert scored.table.loc["pos_outage", "found"] == 1
-    assert list(scoring.collateral_findings(scored, days)) == [2]
+    assert list(scoring.collateral_findings(scored, days)) == [2]  # A and D
