@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "anomalies",
     "outcomes",
     "notifications",
+    "benchmarks",
 ]
 
 MIDDLEWARE = [
