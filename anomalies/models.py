@@ -244,6 +244,9 @@ class DetectionRun(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.FloatField(null=True, blank=True)
+    history_days = models.PositiveIntegerField(
+        default=120, help_text="Days of history (up to the as-of date) the detectors saw."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -254,6 +257,44 @@ class DetectionRun(models.Model):
 
     def __str__(self) -> str:
         return f"Run {self.pk} as of {self.as_of} ({self.status})"
+
+
+class DetectionChunk(models.Model):
+    """One slice of a detection run: the locations one worker task handles.
+
+    A run for a date is split into chunks of locations; each chunk loads, detects and persists
+    its own locations in its own transaction, so chunks can run on different Celery workers
+    (or one after another in-process). A chunk that already succeeded is not executed again
+    when its task is delivered twice.
+    """
+
+    run = models.ForeignKey(DetectionRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField(help_text="Position of the chunk within its run (0-based).")
+    location_ids = models.JSONField(default=list, help_text="Ids of the locations of this chunk.")
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.PENDING)
+    counts = models.JSONField(
+        default=dict, blank=True, help_text="Per detector: findings, new and extended anomalies."
+    )
+    notes = models.JSONField(default=list, blank=True, help_text="Skipped detectors and why.")
+    series = models.PositiveIntegerField(
+        default=0, help_text="SKU-locations with sales in the history window of this chunk."
+    )
+    worker = models.CharField(max_length=255, blank=True, help_text="Host and process that ran it.")
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "index"], name="detectionchunk_unique_run_index"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Run {self.run_id} chunk {self.index} ({self.status})"
 
 
 class DetectorConfig(models.Model):

@@ -7,29 +7,66 @@ from __future__ import annotations
 
 import datetime as dt
 
-from celery import shared_task
+from celery import chord, shared_task
 from django.utils import timezone
 
-from anomalies.services.detection import detection_run, detection_run_execute
+from anomalies.services.detection import (
+    detection_chunk_execute,
+    detection_run_create,
+    detection_run_finalize,
+    detection_run_start,
+)
 from anomalies.services.triage import anomalies_wake_snoozed
 
 
 @shared_task(name="anomalies.run_detection")
-def run_detection_task(run_id: int) -> dict:
-    """Execute the pending ``DetectionRun`` ``run_id``; returns its id, status and counts."""
-    run = detection_run_execute(run_id=run_id)
+def run_detection_task(run_id: int, chunk_locations: int | None = None) -> dict:
+    """Start the pending ``DetectionRun`` ``run_id`` and fan it out: a chord of one
+    ``detect_chunk`` task per chunk of locations, then one ``finish_detection`` task (counts
+    and root-cause grouping across locations).
+
+    Without a broker (eager tasks) the chord runs right here, chunk after chunk. With a broker
+    but no result backend a chord cannot be tracked, so the chunks run in this task instead.
+    Returns the run id and the number of chunks.
+    """
+    chunk_ids = detection_run_start(run_id=run_id, chunk_locations=chunk_locations)
+    app = run_detection_task.app
+    if not chunk_ids or (not app.conf.task_always_eager and not app.conf.result_backend):
+        for chunk_id in chunk_ids:
+            detection_chunk_execute(chunk_id=chunk_id)
+        detection_run_finalize(run_id=run_id)
+    else:
+        chord(detect_chunk_task.si(chunk_id) for chunk_id in chunk_ids)(
+            finish_detection_task.si(run_id)
+        )
+    return {"run_id": run_id, "chunks": len(chunk_ids)}
+
+
+@shared_task(name="anomalies.detect_chunk", acks_late=True, reject_on_worker_lost=True)
+def detect_chunk_task(chunk_id: int) -> dict:
+    """Detect and persist one chunk of locations; idempotent (a redelivered chunk that already
+    succeeded does nothing). Returns the chunk's id, status and counts."""
+    chunk = detection_chunk_execute(chunk_id=chunk_id)
+    return {"chunk_id": chunk.pk, "status": chunk.status, "counts": chunk.counts}
+
+
+@shared_task(name="anomalies.finish_detection")
+def finish_detection_task(run_id: int) -> dict:
+    """Finish a run after all its chunks: totals and root-cause grouping, once per run."""
+    run = detection_run_finalize(run_id=run_id)
     return {"run_id": run.pk, "status": run.status, "counts": run.counts}
 
 
 @shared_task(name="anomalies.detect_scheduled")
 def detect_scheduled_task(detectors: list[str] | None = None, as_of: str | None = None) -> dict:
-    """Run detection now for ``as_of`` (ISO date; default: latest date with data).
+    """Run detection for ``as_of`` (ISO date; default: latest date with data), fanned out over
+    the workers like any other run.
 
     This is what the beat schedules call, with ``detectors`` from the schedule's kwargs.
     """
     day = dt.date.fromisoformat(as_of) if as_of else None
-    run = detection_run(as_of=day, detectors=detectors, trigger="schedule")
-    return {"run_id": run.pk, "status": run.status, "counts": run.counts}
+    run = detection_run_create(as_of=day, detectors=detectors, trigger="schedule")
+    return run_detection_task(run.pk)
 
 
 @shared_task(name="anomalies.wake_snoozed")

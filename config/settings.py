@@ -203,7 +203,13 @@ _BROKER_URL = env_str("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = not _BROKER_URL
 CELERY_BROKER_URL = _BROKER_URL or "memory://"
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", "")
+# Detection's fan-out is a chord (chunk tasks, then one finishing task): with a broker it needs
+# a result backend; it defaults to the broker when that is Redis.
+CELERY_RESULT_BACKEND = env_str(
+    "CELERY_RESULT_BACKEND",
+    _BROKER_URL if _BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 24 * 3600)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
@@ -242,6 +248,9 @@ SHELFWATCH_SNOOZE_WORSEN_PCT = env_int("SHELFWATCH_SNOOZE_WORSEN_PCT", 50)
 # Triage: a resolved anomaly that fires again within this many days after its last day is
 # reopened (marked regressed) instead of a new anomaly being raised; 0 turns this off.
 SHELFWATCH_REGRESSION_DAYS = env_int("SHELFWATCH_REGRESSION_DAYS", 14)
+# Detection fans out per chunk of this many locations: one Celery task each (one after another
+# in-process without a broker). 10 stores of 1,000 SKUs load and scan in about a second.
+SHELFWATCH_DETECTION_CHUNK_LOCATIONS = env_int("SHELFWATCH_DETECTION_CHUNK_LOCATIONS", 10)
 # Notifications: remind about anomalies still open this many hours after they were raised
 # (a channel's own "unacknowledged after hours" overrides it).
 SHELFWATCH_NOTIFY_UNACKNOWLEDGED_HOURS = env_int("SHELFWATCH_NOTIFY_UNACKNOWLEDGED_HOURS", 24)

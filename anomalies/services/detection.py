@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -22,14 +24,31 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
 from anomalies.detectors import REGISTRY, MissingInput
 from anomalies.detectors.base import FINDING_COLUMNS, DetectionInput
-from anomalies.models import Anomaly, DetectionRun, DetectorConfig, RunStatus
-from anomalies.services.loading import HISTORY_DAYS, detection_input_load, latest_data_date
+from anomalies.detectors.grouping import root_causes_group
+from anomalies.models import (
+    Anomaly,
+    AnomalyType,
+    DetectionChunk,
+    DetectionRun,
+    DetectorConfig,
+    RunStatus,
+)
+from anomalies.services.loading import (
+    HISTORY_DAYS,
+    DetectionFrames,
+    detection_input_load,
+    detection_window_load,
+    latest_data_date,
+)
 from anomalies.services.triage import Redetections
+from inventory.models import Location
 
 logger = logging.getLogger(__name__)
 
@@ -102,17 +121,28 @@ def _resolve_as_of(as_of: dt.date | None) -> dt.date:
 
 
 def detection_run_create(
-    *, as_of: dt.date | None, detectors: list[str] | None = None, trigger: str = "manual"
+    *,
+    as_of: dt.date | None,
+    detectors: list[str] | None = None,
+    trigger: str = "manual",
+    history_days: int = HISTORY_DAYS,
 ) -> DetectionRun:
     """Create a pending ``DetectionRun`` (no work yet).
 
     ``as_of`` defaults to the latest date with sales data; ``detectors`` defaults to every
     registered detector (the disabled ones are skipped at execution, with a note).
-    Raises ``DetectionError`` for unknown detector names or when no data exists.
+    Raises ``DetectionError`` for unknown detector names, a ``history_days`` below 1, or when
+    no data exists.
     """
     names = _validate_detectors(detectors)
+    if history_days < 1:
+        raise DetectionError(f"history_days must be at least 1, not {history_days}.")
     return DetectionRun.objects.create(
-        as_of=_resolve_as_of(as_of), detectors=names, trigger=trigger, status=RunStatus.PENDING
+        as_of=_resolve_as_of(as_of),
+        detectors=names,
+        trigger=trigger,
+        status=RunStatus.PENDING,
+        history_days=history_days,
     )
 
 
@@ -121,8 +151,9 @@ def detection_run_request(
 ) -> DetectionRun:
     """Create a pending run and enqueue its Celery task once the transaction commits.
 
-    With no broker configured the task runs eagerly, so the returned run is already finished
-    by the time the surrounding transaction has committed.
+    The task fans the run out over workers, one task per chunk of locations (see
+    ``anomalies.tasks``). With no broker configured the tasks run eagerly, so the returned run
+    is already finished by the time the surrounding transaction has committed.
     """
     from anomalies.tasks import run_detection_task
 
@@ -139,54 +170,272 @@ def detection_run(
     detectors: list[str] | None = None,
     trigger: str = "manual",
     history_days: int = HISTORY_DAYS,
+    chunk_locations: int | None = None,
 ) -> DetectionRun:
     """Create a run and execute it now, in this process. Returns the finished run."""
-    run = detection_run_create(as_of=as_of, detectors=detectors, trigger=trigger)
-    return detection_run_execute(run_id=run.pk, history_days=history_days)
+    run = detection_run_create(
+        as_of=as_of, detectors=detectors, trigger=trigger, history_days=history_days
+    )
+    return detection_run_execute(run_id=run.pk, chunk_locations=chunk_locations)
 
 
-def detection_run_execute(*, run_id: int, history_days: int = HISTORY_DAYS) -> DetectionRun:
-    """Execute a pending run: load data up to its as-of date, run detectors, persist findings.
+def detection_run_execute(*, run_id: int, chunk_locations: int | None = None) -> DetectionRun:
+    """Execute a pending run in this process: every chunk in turn, then the finishing step.
 
-    The run moves pending → running with a conditional update, so two workers cannot execute
-    the same run. Findings are persisted in one transaction: a failing run writes no
-    anomalies; it is marked failed with the error and the exception is re-raised.
-    Raises ``DetectionError`` if the run is not pending.
+    The same three services the Celery fan-out calls (``detection_run_start``,
+    ``detection_chunk_execute``, ``detection_run_finalize``), one after another. Each chunk
+    persists its locations' findings in its own transaction; a failing chunk writes nothing,
+    marks the run failed and the exception is re-raised (re-running the date completes it:
+    persistence is idempotent). Raises ``DetectionError`` if the run is not pending.
     """
-    started = timezone.now()
+    chunk_ids = detection_run_start(run_id=run_id, chunk_locations=chunk_locations)
+    for chunk_id in chunk_ids:
+        detection_chunk_execute(chunk_id=chunk_id)
+    return detection_run_finalize(run_id=run_id)
+
+
+def chunk_locations_default() -> int:
+    """Locations per chunk: ``SHELFWATCH_DETECTION_CHUNK_LOCATIONS`` (default 10)."""
+    return int(settings.SHELFWATCH_DETECTION_CHUNK_LOCATIONS)
+
+
+def location_chunks_plan(*, location_ids: list[int], chunk_locations: int) -> list[list[int]]:
+    """Split ``location_ids`` into consecutive chunks of at most ``chunk_locations`` ids.
+
+    Chunks are as even as possible (``[5, 5]`` rather than ``[8, 2]``) so that parallel
+    workers finish together. Raises ``DetectionError`` when ``chunk_locations`` < 1.
+    """
+    if chunk_locations < 1:
+        raise DetectionError(f"chunk_locations must be at least 1, not {chunk_locations}.")
+    ids = sorted(int(x) for x in location_ids)
+    if not ids:
+        return []
+    n_chunks = -(-len(ids) // chunk_locations)
+    return [part.tolist() for part in np.array_split(np.array(ids, dtype=np.int64), n_chunks)]
+
+
+def detection_run_start(*, run_id: int, chunk_locations: int | None = None) -> list[int]:
+    """Claim the pending run ``run_id`` (pending → running), fix its detector settings and
+    split its locations into ``DetectionChunk`` rows. Returns the chunk ids, in order.
+
+    The claim is a conditional update, so two workers cannot start the same run. Settings are
+    read once here and stored on the run: every chunk uses the same ones even if an admin edits
+    them mid-run. Raises ``DetectionError`` if the run is not pending.
+    """
     claimed = DetectionRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
-        status=RunStatus.RUNNING, started_at=started
+        status=RunStatus.RUNNING, started_at=timezone.now()
     )
     if claimed != 1:
         raise DetectionError(f"Detection run {run_id} is not pending; it was not executed again.")
-    run = DetectionRun.objects.get(pk=run_id)
+    try:
+        run = DetectionRun.objects.get(pk=run_id)
+        effective = detector_settings()
+        run.settings = {name: effective[name] for name in run.detectors}
+        run.save(update_fields=["settings"])
+        size = chunk_locations or chunk_locations_default()
+        plan = location_chunks_plan(
+            location_ids=list(Location.objects.values_list("id", flat=True)), chunk_locations=size
+        )
+        chunks = DetectionChunk.objects.bulk_create(
+            DetectionChunk(run=run, index=i, location_ids=ids) for i, ids in enumerate(plan)
+        )
+    except Exception:
+        _run_fail(run_id, traceback.format_exc(limit=20))
+        raise
+    return [chunk.pk for chunk in chunks]
+
+
+def _run_fail(run_id: int, error: str) -> None:
+    run = DetectionRun.objects.filter(pk=run_id).values("started_at").first()
+    started = run["started_at"] if run else None
+    now = timezone.now()
+    DetectionRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        status=RunStatus.FAILED,
+        error=error,
+        finished_at=now,
+        duration_seconds=round((now - started).total_seconds(), 3) if started else None,
+    )
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def detection_chunk_execute(*, chunk_id: int, data: DetectionInput | None = None) -> DetectionChunk:
+    """Load, detect and persist one chunk of a running run; returns the finished chunk.
+
+    ``data`` may be handed in already loaded (the backfill loads a window once); otherwise the
+    chunk's locations are loaded as of the run's date. Idempotent: a chunk that already
+    succeeded is returned as is (a task delivered twice does nothing the second time), and
+    persisting the same findings again changes nothing. On error the chunk and its run are
+    marked failed (this chunk wrote nothing) and the exception is re-raised. Raises
+    ``DetectionError`` when the run is not running.
+    """
+    chunk = DetectionChunk.objects.select_related("run").get(pk=chunk_id)
+    if chunk.status == RunStatus.SUCCEEDED:
+        return chunk
+    run = chunk.run
+    if run.status != RunStatus.RUNNING:
+        raise DetectionError(
+            f"Detection run {run.pk} is {run.status}, not running; chunk {chunk.index} skipped."
+        )
+    chunk.status = RunStatus.RUNNING
+    chunk.started_at = timezone.now()
+    chunk.worker = _worker_name()
+    DetectionChunk.objects.filter(pk=chunk_id).update(
+        status=chunk.status, started_at=chunk.started_at, worker=chunk.worker
+    )
     t0 = time.perf_counter()
     try:
-        effective = detector_settings()
-        data = detection_input_load(as_of=run.as_of, history_days=history_days)
-        findings, counts, notes = run_detectors(data, run.detectors, effective)
+        if data is None:
+            data = detection_input_load(
+                as_of=run.as_of, history_days=run.history_days, location_ids=chunk.location_ids
+            )
+        findings, counts, notes = run_detectors(data, run.detectors, run.settings)
         with transaction.atomic():
             result = anomalies_persist(findings=findings, run=run)
             for name, entry in counts.items():
                 entry["new"] = result.created.get(name, 0)
                 entry["extended"] = result.extended.get(name, 0)
-            run.settings = {name: effective[name] for name in run.detectors}
-            run.counts = counts
-            run.notes = notes
-            run.status = RunStatus.SUCCEEDED
-            run.finished_at = timezone.now()
-            run.duration_seconds = round(time.perf_counter() - t0, 3)
-            run.save()
+            chunk.counts = counts
+            chunk.notes = notes
+            chunk.series = _series_count(data)
+            chunk.status = RunStatus.SUCCEEDED
+            chunk.finished_at = timezone.now()
+            chunk.duration_seconds = round(time.perf_counter() - t0, 3)
+            chunk.save()
     except Exception:
-        DetectionRun.objects.filter(pk=run_id).update(
+        error = f"chunk {chunk.index}: {traceback.format_exc(limit=20)}"
+        DetectionChunk.objects.filter(pk=chunk_id).update(
             status=RunStatus.FAILED,
-            error=traceback.format_exc(limit=20),
+            error=error,
             finished_at=timezone.now(),
             duration_seconds=round(time.perf_counter() - t0, 3),
         )
-        logger.exception("Detection run %s failed", run_id)
+        _run_fail(run.pk, error)
+        logger.exception("Detection run %s chunk %s failed", run.pk, chunk.index)
         raise
+    return chunk
+
+
+def _series_count(data: DetectionInput) -> int:
+    """SKU-locations with any sales or book stock row in the input."""
+    keys = [data.sales[["product_id", "location_id"]]]
+    if data.stock is not None:
+        keys.append(data.stock[["product_id", "location_id"]])
+    both = pd.concat(keys, ignore_index=True)
+    packed = both["product_id"].to_numpy(dtype=np.int64) * (1 << 32) + both["location_id"].to_numpy(
+        dtype=np.int64
+    )
+    return len(pd.unique(packed))
+
+
+def detection_run_finalize(*, run_id: int) -> DetectionRun:
+    """Finish a running run once all its chunks succeeded: sum the chunks' counts, run the
+    root-cause grouping across locations (once per run) and mark the run succeeded.
+
+    Idempotent: a run that already succeeded is returned unchanged. Raises ``DetectionError``
+    when the run failed or a chunk has not succeeded (the run is then marked failed).
+    """
+    run = DetectionRun.objects.get(pk=run_id)
+    if run.status == RunStatus.SUCCEEDED:
+        return run
+    if run.status != RunStatus.RUNNING:
+        raise DetectionError(f"Detection run {run_id} is {run.status}; it cannot be finished.")
+    chunks = list(run.chunks.order_by("index"))
+    unfinished = [c.index for c in chunks if c.status != RunStatus.SUCCEEDED]
+    if unfinished:
+        message = f"Chunks {unfinished} of run {run_id} did not succeed."
+        _run_fail(run_id, message)
+        raise DetectionError(message)
+    try:
+        counts: dict[str, dict[str, Any]] = {}
+        notes: list[str] = []
+        for chunk in chunks:
+            for name, entry in chunk.counts.items():
+                total = counts.setdefault(name, {"findings": 0})
+                for key, value in entry.items():
+                    if isinstance(value, bool):
+                        total[key] = total.get(key, True) and value
+                    elif isinstance(value, (int, float)):
+                        total[key] = total.get(key, 0) + value
+            notes.extend(note for note in chunk.notes if note not in notes)
+        for entry in counts.values():
+            if "seconds" in entry:
+                entry["seconds"] = round(entry["seconds"], 3)
+        with transaction.atomic():
+            grouped = anomalies_group_root_causes(run=run)
+            if grouped:
+                notes.append(
+                    "root-cause grouping: "
+                    + ", ".join(
+                        f"{n} under {reason.replace('_', ' ')}" for reason, n in grouped.items()
+                    )
+                )
+            now = timezone.now()
+            DetectionRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+                counts=counts,
+                notes=notes,
+                status=RunStatus.SUCCEEDED,
+                finished_at=now,
+                duration_seconds=round((now - run.started_at).total_seconds(), 3),
+            )
+    except Exception:
+        _run_fail(run_id, traceback.format_exc(limit=20))
+        raise
+    run.refresh_from_db()
     return run
+
+
+def anomalies_group_root_causes(*, run: DetectionRun) -> dict[str, int]:
+    """Apply ``anomalies.detectors.grouping.root_causes_group`` to the anomalies ``run`` found.
+
+    Candidates are the anomalies last found by ``run``, the POS-outage anomalies of their
+    locations overlapping their dates, and anomalies that already are parents of the same
+    SKUs (so a re-run keeps its parent). Sets ``parent`` where it changes; returns how many
+    anomalies were grouped per reason. Must run inside a transaction.
+    """
+    found = Anomaly.objects.filter(last_run=run)
+    bounds = found.aggregate(lo=Min("start_date"), hi=Max("end_date"))
+    if bounds["lo"] is None:
+        return {}
+    columns = ["id", "anomaly_type", "product_id", "location_id", "start_date", "end_date", "score"]
+    outages = Anomaly.objects.filter(
+        anomaly_type=AnomalyType.POS_OUTAGE,
+        location_id__in=found.values("location_id"),
+        end_date__gte=bounds["lo"],
+        start_date__lte=bounds["hi"],
+    )
+    parents = Anomaly.objects.filter(
+        product_id__in=found.values("product_id"), children__isnull=False
+    ).distinct()
+    records = [
+        row for qs in (found, outages, parents) for row in qs.order_by().values_list(*columns)
+    ]
+    frame = pd.DataFrame.from_records(records, columns=columns).drop_duplicates("id")
+    has_children = set(
+        Anomaly.objects.filter(children__isnull=False, id__in=frame["id"].tolist())
+        .order_by()
+        .values_list("id", flat=True)
+        .distinct()
+    )
+    frame["has_children"] = frame["id"].isin(has_children)
+    frame["product_id"] = pd.array(frame["product_id"].tolist(), dtype="Int64")
+    frame["start_date"] = pd.to_datetime(frame["start_date"]).astype("datetime64[s]")
+    frame["end_date"] = pd.to_datetime(frame["end_date"]).astype("datetime64[s]")
+    groups = root_causes_group(frame)
+    if groups.empty:
+        return {}
+    current = dict(
+        Anomaly.objects.filter(id__in=groups["id"].tolist()).values_list("id", "parent_id")
+    )
+    changed = [
+        Anomaly(pk=int(i), parent_id=int(p))
+        for i, p in zip(groups["id"], groups["parent_id"], strict=True)
+        if current.get(int(i)) != int(p)
+    ]
+    Anomaly.objects.bulk_update(changed, ["parent"], batch_size=500)
+    return groups["reason"].value_counts().sort_index().to_dict()
 
 
 def run_detectors(
@@ -363,18 +612,35 @@ def detection_backfill(
     detectors: list[str] | None = None,
     progress: Callable[[DetectionRun], None] | None = None,
     history_days: int = HISTORY_DAYS,
+    chunk_locations: int | None = None,
 ) -> list[DetectionRun]:
     """Walk forward from ``start`` to ``end`` (inclusive): one run per day, each seeing only
     data up to its own date. Raises ``DetectionError`` if ``end`` is before ``start``.
+
+    Each chunk of locations loads its data for the whole window once
+    (``detection_window_load``) and hands every day its slice, instead of reloading
+    ``history_days`` days from the database per day.
     """
     if end < start:
         raise DetectionError(f"Backfill end {end} is before its start {start}.")
     runs = []
+    frames: dict[tuple[int, ...], DetectionFrames] = {}
     day = start
     while day <= end:
-        run = detection_run(
+        run = detection_run_create(
             as_of=day, detectors=detectors, trigger="backfill", history_days=history_days
         )
+        for chunk_id in detection_run_start(run_id=run.pk, chunk_locations=chunk_locations):
+            ids = tuple(DetectionChunk.objects.get(pk=chunk_id).location_ids)
+            if ids not in frames:
+                frames[ids] = detection_window_load(
+                    start=start, end=end, history_days=history_days, location_ids=list(ids)
+                )
+            detection_chunk_execute(
+                chunk_id=chunk_id,
+                data=frames[ids].detection_input(as_of=day, history_days=history_days),
+            )
+        run = detection_run_finalize(run_id=run.pk)
         runs.append(run)
         if progress is not None:
             progress(run)

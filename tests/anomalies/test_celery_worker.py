@@ -18,10 +18,11 @@ from celery.contrib.testing.worker import start_worker
 from django.db import transaction
 from django_celery_beat.models import PeriodicTask
 
-from anomalies.models import Anomaly, DetectionRun, RunStatus
+from anomalies.models import Anomaly, DetectionChunk, DetectionRun, RunStatus
 from anomalies.services.detection import detection_run_request
 from anomalies.services.schedules import schedules_ensure
 from config.celery import app
+from inventory.models import DailySales
 from tests.factories import DailySalesFactory, LocationFactory, ProductFactory
 
 REDIS_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
@@ -47,22 +48,36 @@ def redis_worker():
         pytest.skip("Redis is not reachable on 127.0.0.1:6379 (start it to run worker tests)")
     saved = {
         key: app.conf[key]
-        for key in ("broker_url", "task_always_eager", "broker_connection_retry_on_startup")
+        for key in (
+            "broker_url",
+            "result_backend",
+            "task_always_eager",
+            "broker_connection_retry_on_startup",
+        )
     }
+    # Detection fans out as a chord, which needs a result backend: Redis, as in production.
     app.conf.update(
-        broker_url=REDIS_URL, task_always_eager=False, broker_connection_retry_on_startup=False
+        broker_url=REDIS_URL,
+        result_backend=REDIS_URL,
+        task_always_eager=False,
+        broker_connection_retry_on_startup=False,
     )
-    # Pools built for the previous (in-memory) broker would otherwise keep being used.
-    app._pool = None
-    app.amqp._producer_pool = None
+    _reset_connections()
     app.connection_for_write().default_channel.client.flushdb()
     try:
         with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
             yield app
     finally:
         app.conf.update(saved)
-        app._pool = None
-        app.amqp._producer_pool = None
+        _reset_connections()
+
+
+def _reset_connections() -> None:
+    """Drop pools and the result backend built for the previous broker settings."""
+    app._pool = None
+    app.amqp._producer_pool = None
+    app._backend_cache = None
+    app._local.__dict__.pop("backend", None)
 
 
 @pytest.fixture
@@ -124,3 +139,38 @@ def test_beat_schedule_task_name_runs_on_a_real_worker(redis_worker, sales_with_
     assert run.trigger == "schedule"
     assert run.detectors == json.loads(schedule.kwargs)["detectors"]
     assert Anomaly.objects.filter(anomaly_type="demand_spike", last_run=run).count() == 1
+
+
+def test_detection_fans_out_one_task_per_chunk_and_groups_once(
+    redis_worker, sales_with_spike, settings
+):
+    """Three stores, one location per chunk: three chunk tasks on the worker, then one
+    finishing task; the same SKU spiking at all three is grouped under one of them."""
+    settings.SHELFWATCH_DETECTION_CHUNK_LOCATIONS = 1
+    source = list(DailySales.objects.all())
+    for code in ("W2", "W3"):
+        location = LocationFactory(code=code)
+        DailySales.objects.bulk_create(
+            DailySales(
+                product_id=row.product_id,
+                location=location,
+                date=row.date,
+                units_sold=row.units_sold,
+                unit_price=row.unit_price,
+            )
+            for row in source
+        )
+    with transaction.atomic():
+        run = detection_run_request(as_of=sales_with_spike, detectors=["demand_spike"])
+    finished = _wait_for_run(run.pk)
+    assert finished.status == RunStatus.SUCCEEDED, finished.error
+    chunks = list(DetectionChunk.objects.filter(run=finished).order_by("index"))
+    assert [c.status for c in chunks] == [RunStatus.SUCCEEDED] * 3
+    assert [len(c.location_ids) for c in chunks] == [1, 1, 1]
+    assert finished.counts["demand_spike"]["new"] == 3
+    spike = Anomaly.objects.filter(anomaly_type="demand_spike", last_run=finished)
+    assert spike.count() == 3
+    parents = {a.parent_id for a in spike}
+    top = [a for a in spike if a.parent_id is None]
+    assert len(top) == 1 and parents == {None, top[0].pk}
+    assert any("chain wide" in note for note in finished.notes)
