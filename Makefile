@@ -9,7 +9,7 @@ DEMO_SEED ?= 7
 DEMO_BACKFILL_DAYS ?= 60
 PORT ?= 8000
 
-.PHONY: venv demo demo-data serve test lint format online-retail clean-demo
+.PHONY: venv demo demo-data serve test lint format online-retail clean-demo bench
 
 # (Re)install when requirements.txt changes; a fresh clone creates the virtualenv here.
 $(VENV)/.installed: requirements.txt
@@ -55,3 +55,10 @@ online-retail: venv
 
 clean-demo:
 	rm -rf $(DEMO_DIR) db.sqlite3 db.sqlite3-wal db.sqlite3-shm
+
+# Benchmarks (docs/PERFORMANCE.md): make bench [SIZE=S|M|L] [BENCH_ARGS="--skip web"].
+# Runs on its own PostgreSQL database (emptied by the bench), created if missing.
+SIZE ?= S
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/shelfwatch_bench
+bench: venv
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench --size $(SIZE) $(BENCH_ARGS)

@@ -3,10 +3,20 @@
 The only place that connects the ORM to the pure detectors in ``anomalies.detectors``. Celery
 tasks, management commands, the admin and the API all come through here.
 
+A run is split into chunks of locations (``DetectionChunk``): ``detection_run_start`` claims
+the run and plans the chunks, ``detection_chunk_execute`` loads, detects and persists one
+chunk in its own transaction, and ``detection_run_finalize`` sums the counts and runs the
+root-cause grouping across locations once. In-process (``detection_run_execute``) they run one
+after another; ``anomalies.tasks`` runs the chunks as a Celery chord on any number of workers.
+Detection is per location (the detectors' statistics are per SKU-location or per location), so
+the split does not change what is found; the one exception is the demand-spike cold start, where
+a location with too little history borrows the distribution pooled over the locations it is
+loaded with (its chunk).
+
 Persistence rule: a finding extends the anomaly of the same type, SKU and location whose date
 range overlaps or touches it (``end_date + MERGE_GAP_DAYS``); otherwise it opens a new one. The
 database's unique constraint on (type, SKU, location, start date) backs that up, so a re-run
-of the same dates updates rows and never duplicates them.
+of the same dates, or a chunk delivered twice, updates rows and never duplicates them.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
@@ -171,15 +181,23 @@ def detection_run(
     trigger: str = "manual",
     history_days: int = HISTORY_DAYS,
     chunk_locations: int | None = None,
+    location_ids: list[int] | None = None,
 ) -> DetectionRun:
-    """Create a run and execute it now, in this process. Returns the finished run."""
+    """Create a run and execute it now, in this process. Returns the finished run.
+
+    ``location_ids`` restricts the run to those locations (default: every location).
+    """
     run = detection_run_create(
         as_of=as_of, detectors=detectors, trigger=trigger, history_days=history_days
     )
-    return detection_run_execute(run_id=run.pk, chunk_locations=chunk_locations)
+    return detection_run_execute(
+        run_id=run.pk, chunk_locations=chunk_locations, location_ids=location_ids
+    )
 
 
-def detection_run_execute(*, run_id: int, chunk_locations: int | None = None) -> DetectionRun:
+def detection_run_execute(
+    *, run_id: int, chunk_locations: int | None = None, location_ids: list[int] | None = None
+) -> DetectionRun:
     """Execute a pending run in this process: every chunk in turn, then the finishing step.
 
     The same three services the Celery fan-out calls (``detection_run_start``,
@@ -188,7 +206,9 @@ def detection_run_execute(*, run_id: int, chunk_locations: int | None = None) ->
     marks the run failed and the exception is re-raised (re-running the date completes it:
     persistence is idempotent). Raises ``DetectionError`` if the run is not pending.
     """
-    chunk_ids = detection_run_start(run_id=run_id, chunk_locations=chunk_locations)
+    chunk_ids = detection_run_start(
+        run_id=run_id, chunk_locations=chunk_locations, location_ids=location_ids
+    )
     for chunk_id in chunk_ids:
         detection_chunk_execute(chunk_id=chunk_id)
     return detection_run_finalize(run_id=run_id)
@@ -214,9 +234,13 @@ def location_chunks_plan(*, location_ids: list[int], chunk_locations: int) -> li
     return [part.tolist() for part in np.array_split(np.array(ids, dtype=np.int64), n_chunks)]
 
 
-def detection_run_start(*, run_id: int, chunk_locations: int | None = None) -> list[int]:
+def detection_run_start(
+    *, run_id: int, chunk_locations: int | None = None, location_ids: list[int] | None = None
+) -> list[int]:
     """Claim the pending run ``run_id`` (pending → running), fix its detector settings and
-    split its locations into ``DetectionChunk`` rows. Returns the chunk ids, in order.
+    split its locations (``location_ids``, default every location) into ``DetectionChunk``
+    rows of ``chunk_locations`` locations (default ``chunk_locations_default()``). Returns the
+    chunk ids, in order.
 
     The claim is a conditional update, so two workers cannot start the same run. Settings are
     read once here and stored on the run: every chunk uses the same ones even if an admin edits
@@ -233,9 +257,9 @@ def detection_run_start(*, run_id: int, chunk_locations: int | None = None) -> l
         run.settings = {name: effective[name] for name in run.detectors}
         run.save(update_fields=["settings"])
         size = chunk_locations or chunk_locations_default()
-        plan = location_chunks_plan(
-            location_ids=list(Location.objects.values_list("id", flat=True)), chunk_locations=size
-        )
+        if location_ids is None:
+            location_ids = list(Location.objects.values_list("id", flat=True))
+        plan = location_chunks_plan(location_ids=location_ids, chunk_locations=size)
         chunks = DetectionChunk.objects.bulk_create(
             DetectionChunk(run=run, index=i, location_ids=ids) for i, ids in enumerate(plan)
         )
@@ -600,9 +624,57 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
         to_update[match.pk] = match
     Anomaly.objects.bulk_create(to_create, batch_size=1000)
     if to_update:
-        Anomaly.objects.bulk_update(list(to_update.values()), _UPDATE_FIELDS, batch_size=500)
+        _rows_update(list(to_update.values()), _UPDATE_FIELDS)
     redetections.apply()
     return result
+
+
+def _rows_update(objs: list[Anomaly], fields: list[str], batch_size: int = 500) -> None:
+    """Write ``fields`` of saved anomalies ``objs`` with one ``UPDATE ... FROM (VALUES ...)``
+    per batch.
+
+    Django's ``bulk_update`` builds a ``CASE WHEN id = ... THEN ...`` expression per field and
+    row; with a few hundred ongoing anomalies a day that compiles for longer than the
+    detectors run (measured: 0.2 s of a 0.4 s backfill day on 3,000 SKU-locations). Both
+    PostgreSQL and SQLite (3.33+) take ``UPDATE ... FROM``.
+    """
+    if not objs:
+        return
+    meta = Anomaly._meta
+    qn = connection.ops.quote_name
+    columns = [meta.get_field(name) for name in fields]
+    postgres = connection.vendor == "postgresql"
+
+    def cast(field) -> str:
+        ref = f"v.{qn(field.column)}"
+        return f"CAST({ref} AS {field.db_type(connection)})" if postgres else ref
+
+    sets = ", ".join(f"{qn(f.column)} = {cast(f)}" for f in columns)
+    names = ", ".join(["id", *(qn(f.column) for f in columns)])
+    placeholder = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), batch_size):
+            batch = objs[start : start + batch_size]
+            params: list[Any] = []
+            for obj in batch:
+                params.append(obj.pk)
+                params.extend(
+                    f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns
+                )
+            if postgres:
+                values = f"VALUES {', '.join([placeholder] * len(batch))}"
+                sql = (
+                    f"UPDATE {qn(meta.db_table)} AS t SET {sets} "
+                    f"FROM ({values}) AS v({names}) WHERE t.id = CAST(v.id AS bigint)"
+                )
+            else:
+                # SQLite names VALUES columns column1, column2, ...: alias them in a CTE.
+                values = f"VALUES {', '.join([placeholder] * len(batch))}"
+                sql = (
+                    f"WITH v({names}) AS ({values}) UPDATE {qn(meta.db_table)} SET {sets} "
+                    f"FROM v WHERE {qn(meta.db_table)}.id = v.id"
+                )
+            cursor.execute(sql, params)
 
 
 def detection_backfill(

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -107,6 +108,9 @@ def test_persisting_condition_extends_one_anomaly(sales_history, fake_ghost):
     assert anomaly.last_detected_on == DAY0 + dt.timedelta(days=7)
     assert anomaly.explanation == f"as of {DAY0 + dt.timedelta(days=7)}"
     assert anomaly.details == {"as_of": str(DAY0 + dt.timedelta(days=7)), "n": None}
+    assert anomaly.score == 0.9 and anomaly.value_at_risk == Decimal("12.50")
+    assert anomaly.last_run == DetectionRun.objects.get(as_of=DAY0 + dt.timedelta(days=7))
+    assert anomaly.updated_at > anomaly.created_at
 
 
 def test_rerunning_a_backfill_creates_nothing_and_changes_nothing(sales_history, fake_ghost):
