@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from anomalies.detectors import REGISTRY, MissingInput
@@ -417,46 +417,47 @@ def anomalies_group_root_causes(*, run: DetectionRun) -> dict[str, int]:
     Candidates are the anomalies last found by ``run``, the POS-outage anomalies of their
     locations overlapping their dates, and anomalies that already are parents of the same
     SKUs (so a re-run keeps its parent). Sets ``parent`` where it changes; returns how many
-    anomalies were grouped per reason. Must run inside a transaction.
+    anomalies were grouped per reason. Three queries, plus one update when a parent changes.
+    Must run inside a transaction.
     """
-    found = Anomaly.objects.filter(last_run=run)
-    bounds = found.aggregate(lo=Min("start_date"), hi=Max("end_date"))
-    if bounds["lo"] is None:
-        return {}
     columns = ["id", "anomaly_type", "product_id", "location_id", "start_date", "end_date", "score"]
-    outages = Anomaly.objects.filter(
-        anomaly_type=AnomalyType.POS_OUTAGE,
-        location_id__in=found.values("location_id"),
-        end_date__gte=bounds["lo"],
-        start_date__lte=bounds["hi"],
+    has_children = Exists(Anomaly.objects.filter(parent_id=OuterRef("pk")))
+
+    def rows(queryset) -> list[tuple]:
+        return list(
+            queryset.order_by()
+            .annotate(has_children=has_children)
+            .values_list(*columns, "has_children", "parent_id")
+        )
+
+    found = rows(Anomaly.objects.filter(last_run=run))
+    if not found:
+        return {}
+    frame = pd.DataFrame.from_records(found, columns=[*columns, "has_children", "parent_id"])
+    outages = rows(
+        Anomaly.objects.filter(
+            anomaly_type=AnomalyType.POS_OUTAGE,
+            location_id__in=frame["location_id"].unique().tolist(),
+            end_date__gte=frame["start_date"].min(),
+            start_date__lte=frame["end_date"].max(),
+        )
     )
-    parents = Anomaly.objects.filter(
-        product_id__in=found.values("product_id"), children__isnull=False
-    ).distinct()
-    records = [
-        row for qs in (found, outages, parents) for row in qs.order_by().values_list(*columns)
-    ]
-    frame = pd.DataFrame.from_records(records, columns=columns).drop_duplicates("id")
-    has_children = set(
-        Anomaly.objects.filter(children__isnull=False, id__in=frame["id"].tolist())
-        .order_by()
-        .values_list("id", flat=True)
-        .distinct()
-    )
-    frame["has_children"] = frame["id"].isin(has_children)
+    skus = frame["product_id"].dropna().unique().tolist()
+    parents = rows(Anomaly.objects.filter(product_id__in=skus).filter(has_children)) if skus else []
+    frame = pd.DataFrame.from_records(
+        found + outages + parents, columns=[*columns, "has_children", "parent_id"]
+    ).drop_duplicates("id")
     frame["product_id"] = pd.array(frame["product_id"].tolist(), dtype="Int64")
     frame["start_date"] = pd.to_datetime(frame["start_date"]).astype("datetime64[s]")
     frame["end_date"] = pd.to_datetime(frame["end_date"]).astype("datetime64[s]")
     groups = root_causes_group(frame)
     if groups.empty:
         return {}
-    current = dict(
-        Anomaly.objects.filter(id__in=groups["id"].tolist()).values_list("id", "parent_id")
-    )
+    current = dict(zip(frame["id"], frame["parent_id"], strict=True))
     changed = [
         Anomaly(pk=int(i), parent_id=int(p))
         for i, p in zip(groups["id"], groups["parent_id"], strict=True)
-        if current.get(int(i)) != int(p)
+        if current.get(i) != p
     ]
     Anomaly.objects.bulk_update(changed, ["parent"], batch_size=500)
     return groups["reason"].value_counts().sort_index().to_dict()
