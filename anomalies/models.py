@@ -76,7 +76,10 @@ class Anomaly(models.Model):
         help_text="Blank for a location-level finding.",
     )
     location = models.ForeignKey(
-        "inventory.Location", on_delete=models.CASCADE, related_name="anomalies"
+        "inventory.Location",
+        on_delete=models.CASCADE,
+        related_name="anomalies",
+        db_index=False,  # anomaly_location_recent_idx leads with it
     )
     parent = models.ForeignKey(
         "self",
@@ -169,12 +172,29 @@ class Anomaly(models.Model):
             ),
         ]
         indexes = [
-            # Triage list: open anomalies, newest first.
+            # Lists read newest detection first and stop after a page, so each list query has
+            # an index in its ORDER BY (last_detected_on DESC, id DESC) behind its equality
+            # filters: PostgreSQL walks it and stops at LIMIT instead of sorting every match.
+            # The admin's paginator counts at most 10,001 rows (BoundedCountPaginator).
+            #
+            # API list and admin changelist unfiltered, or filtered on a column without an
+            # index of its own (type, severity, dismiss reason ...); also MAX(last_detected_on)
+            # for the admin's "last detected" filter.
+            models.Index(fields=["-last_detected_on", "-id"], name="anomaly_recent_idx"),
+            # Triage list by status: API ?status=open, admin status filter.
             models.Index(
-                fields=["status", "-last_detected_on"], name="anomaly_status_detected_idx"
+                fields=["status", "-last_detected_on", "-id"], name="anomaly_status_recent_idx"
             ),
-            # Per-store triage and the API's ?status=open&location=... filter.
-            models.Index(fields=["location", "status"], name="anomaly_location_status_idx"),
+            # Per-store triage: API ?status=open&location=<id>.
+            models.Index(
+                fields=["location", "status", "-last_detected_on", "-id"],
+                name="anomaly_loc_status_recent_idx",
+            ),
+            # One store's anomalies: admin location filter, API ?location=<id>. Leads with
+            # location, so it also serves the foreign key (which has no index of its own).
+            models.Index(
+                fields=["location", "-last_detected_on", "-id"], name="anomaly_location_recent_idx"
+            ),
             # Filter by type, statistics by type.
             models.Index(fields=["anomaly_type", "status"], name="anomaly_type_status_idx"),
             # Detection: find the anomaly a new finding extends.

@@ -1,0 +1,824 @@
+"""Seed the anomalies table with synthetic findings at scale, for benchmarks (issue 5).
+
+``anomalies_seed`` writes a realistic mix of anomalies (every type, severity, status and
+dismiss reason; a year of dates; skewed towards some SKUs and stores) onto its own master data,
+so the rows never mix with imported or detected ones and ``anomalies_seed_clear`` can remove
+exactly them:
+
+- locations ``BENCH-L001`` ... (``SEED_LOCATION_PREFIX``), SKUs ``BENCH-SKU-00001`` ...
+  (``SEED_SKU_PREFIX``), and a few staff users ``bench-ops-01`` ... (``SEED_USER_PREFIX``,
+  unusable passwords) who are the assignees. Missing ones are created; existing ones reused.
+- Every seeded anomaly is at a seed location; that is what identifies it.
+
+Rows obey the model's constraints and the triage lifecycle (``anomalies.services.triage``):
+one row per (type, SKU, location, start date), ``end_date >= start_date``, POS outages are
+location-level (no SKU); acknowledged rows have ``acknowledged_at`` and an assignee, snoozed
+ones a future ``snoozed_until`` with the severity and value at risk they were snoozed at,
+resolved and dismissed ones ``closed_at`` (dismissed: a ``dismiss_reason``), regressed ones
+(open again after a resolve) ``regressed_at`` and ``regression_count >= 1``. Recent anomalies
+are mostly still being worked on; old ones mostly closed. ``last_run`` and ``parent`` are blank.
+
+Writing: PostgreSQL ``COPY ... FROM STDIN`` (psycopg 3, text format) straight into the table;
+a load at least half the table's size drops its indexes and foreign keys and rebuilds them
+after (PostgreSQL's bulk-loading advice), and into an empty table it uses ``COPY FREEZE``.
+Then ``ANALYZE`` (plus ``VACUUM`` when the rows did not go in frozen) so plans and index-only
+scans are those of a settled table. SQLite: ``executemany`` in batches. Keys are drawn so that
+they collide neither with each other nor with earlier seeded rows, so seeding twice adds
+``count`` more.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+from django.contrib.auth import get_user_model
+from django.db import connection, models, transaction
+from django.utils import timezone
+from psycopg.copy import QueuedLibpqWriter
+
+from anomalies.models import (
+    Anomaly,
+    AnomalyStatus,
+    AnomalyType,
+    DismissReason,
+    Severity,
+)
+from inventory.models import Location, Product
+
+SEED_LOCATION_PREFIX = "BENCH-L"
+SEED_SKU_PREFIX = "BENCH-SKU-"
+SEED_USER_PREFIX = "bench-ops-"
+SEED_CATEGORIES = ("Bench grocery", "Bench household", "Bench drinks", "Bench health", "Bench DIY")
+SEED_USERS = 5
+# Start dates fall within this many days before ``as_of``.
+SEED_SPAN_DAYS = 365
+# An anomaly last detected within this many days of ``as_of`` is "recent": mostly still open.
+RECENT_DAYS = 30
+# Key packing (see ``_pack_keys``): bits per component.
+_DAY_BITS, _LOCATION_BITS, _PRODUCT_BITS = 20, 12, 20
+MAX_LOCATIONS = (1 << _LOCATION_BITS) - 1
+MAX_SKUS = (1 << _PRODUCT_BITS) - 2  # the last slot is "no SKU" (location-level rows)
+# PostgreSQL: rows per text block written to COPY; SQLite: rows per executemany.
+COPY_BATCH_ROWS = 100_000
+# PostgreSQL: inserting or deleting at least this many rows, and at least half as many as the
+# table holds, drops the indexes and foreign keys involved and rebuilds them afterwards.
+REBUILD_MIN_ROWS = 100_000
+REBUILD_MAINTENANCE_WORK_MEM = "256MB"
+SQLITE_BATCH_ROWS = 10_000
+
+# Share of anomalies by type. POS outages are location-level and therefore rare: at most one
+# per type, location and start date.
+TYPE_WEIGHTS: dict[str, float] = {
+    AnomalyType.DEMAND_SPIKE: 0.24,
+    AnomalyType.DEMAND_DROP: 0.20,
+    AnomalyType.GHOST_STOCK: 0.16,
+    AnomalyType.INVENTORY_DISCREPANCY: 0.15,
+    AnomalyType.PRICE_ANOMALY: 0.12,
+    AnomalyType.ML_DETECTED: 0.125,
+    AnomalyType.POS_OUTAGE: 0.005,
+}
+SEVERITY_WEIGHTS: dict[str, float] = {
+    Severity.INFO: 0.30,
+    Severity.WARNING: 0.55,
+    Severity.CRITICAL: 0.15,
+}
+# Status mix of recent anomalies (last detected within RECENT_DAYS) and of older ones.
+STATUS_WEIGHTS_RECENT: dict[str, float] = {
+    AnomalyStatus.OPEN: 0.50,
+    AnomalyStatus.ACKNOWLEDGED: 0.20,
+    AnomalyStatus.SNOOZED: 0.06,
+    AnomalyStatus.RESOLVED: 0.14,
+    AnomalyStatus.DISMISSED: 0.10,
+}
+STATUS_WEIGHTS_OLD: dict[str, float] = {
+    AnomalyStatus.OPEN: 0.05,
+    AnomalyStatus.ACKNOWLEDGED: 0.03,
+    AnomalyStatus.SNOOZED: 0.01,
+    AnomalyStatus.RESOLVED: 0.62,
+    AnomalyStatus.DISMISSED: 0.29,
+}
+DISMISS_REASON_WEIGHTS: dict[str, float] = {
+    DismissReason.FALSE_POSITIVE: 0.6,
+    DismissReason.EXPECTED: 0.3,
+    DismissReason.DUPLICATE: 0.1,
+}
+# Share of open anomalies that are open again after a resolve (regressed).
+REGRESSED_SHARE = 0.03
+
+SeedProgress = Callable[[int, int], None]
+"""``progress(done_rows, total_rows)``, called after each written batch."""
+
+# Table columns written, in COPY order (``id``, ``parent_id`` and ``last_run_id`` stay NULL).
+COLUMNS = (
+    "anomaly_type",
+    "severity",
+    "score",
+    "expected_value",
+    "actual_value",
+    "value_at_risk",
+    "explanation",
+    "details",
+    "product_id",
+    "location_id",
+    "start_date",
+    "end_date",
+    "first_detected_on",
+    "last_detected_on",
+    "status",
+    "assignee_id",
+    "created_at",
+    "updated_at",
+    "acknowledged_at",
+    "closed_at",
+    "dismiss_reason",
+    "snoozed_until",
+    "snoozed_severity",
+    "snoozed_value_at_risk",
+    "regressed_at",
+    "regression_count",
+)
+
+
+def anomalies_seed(
+    *,
+    count: int,
+    locations: int = 100,
+    skus: int = 1000,
+    seed: int = 7,
+    as_of: dt.date | None = None,
+    vacuum: bool = True,
+    progress: SeedProgress | None = None,
+) -> int:
+    """Insert ``count`` synthetic anomalies over ``locations`` stores and ``skus`` SKUs.
+
+    ``as_of`` (default: today) is the latest detection date; start dates spread over the
+    ``SEED_SPAN_DAYS`` days before it. The same ``seed`` on an empty seed set gives the same
+    anomalies (timestamps capped at now aside). Seed locations, SKUs and users are created
+    when missing. Runs in one transaction (on PostgreSQL a bulk load locks the anomalies
+    table exclusively until commit); on PostgreSQL it then analyzes the tables, and vacuums
+    the anomalies when ``vacuum``, outside a transaction and not loaded frozen (so later
+    timings do not share the machine with autovacuum).
+
+    Returns the number of anomalies inserted (``count``). Raises ``ValueError`` for a negative
+    ``count``, ``locations`` outside 1..4095, ``skus`` outside 1..1,048,574, or more
+    location-level POS outages than ``locations`` x ``SEED_SPAN_DAYS`` can hold.
+    1,000,000 rows into an empty table: about 45 s on PostgreSQL on 2 busy cores (a third
+    building the frame and the COPY text, a third COPY, a third index builds).
+    """
+    if count < 0:
+        raise ValueError(f"count must be >= 0, not {count}")
+    if not 1 <= locations <= MAX_LOCATIONS:
+        raise ValueError(f"locations must be 1..{MAX_LOCATIONS}, not {locations}")
+    if not 1 <= skus <= MAX_SKUS:
+        raise ValueError(f"skus must be 1..{MAX_SKUS}, not {skus}")
+    if count == 0:
+        return 0
+    as_of = as_of or timezone.localdate()
+    rng = np.random.default_rng(seed)
+    with transaction.atomic():
+        location_ids = _seed_locations(locations)
+        product_ids, prices = _seed_products(skus)
+        user_ids = _seed_users()
+        taken = _existing_keys(location_ids, product_ids)
+        frame = seed_frame(
+            rng=rng,
+            count=count,
+            location_ids=location_ids,
+            product_ids=product_ids,
+            unit_prices=prices,
+            user_ids=user_ids,
+            as_of=as_of,
+            now=timezone.now(),
+            taken_keys=taken,
+        )
+        if connection.vendor == "postgresql":
+            frozen = _copy_postgresql(frame, progress)
+        elif connection.vendor == "sqlite":
+            _insert_sqlite(frame, progress)
+        else:
+            raise NotImplementedError(f"anomalies_seed does not support {connection.vendor}")
+    if connection.vendor == "postgresql":
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            # Plans as on a settled table: fresh statistics, and a visibility map for
+            # index-only scans (VACUUM cannot run in a transaction, as in tests).
+            vacuum = vacuum and not frozen and not connection.in_atomic_block
+            cursor.execute(
+                f"{'VACUUM ANALYZE' if vacuum else 'ANALYZE'} {qn(Anomaly._meta.db_table)}"
+            )
+            for model in (Product, Location):
+                cursor.execute(f"ANALYZE {qn(model._meta.db_table)}")
+    return len(frame)
+
+
+def anomalies_seed_clear() -> int:
+    """Delete every seeded anomaly (those at ``BENCH-L...`` locations) and the seed master data.
+
+    Activity rows, cycle counts and other rows pointing at seeded anomalies (made while
+    benchmarking) go first, through the ORM so their own rules apply; the anomalies themselves
+    with one ``DELETE`` (the ORM would load a million rows to cascade). Then the seed SKUs,
+    locations and users. Returns the number of anomalies deleted.
+    """
+    with transaction.atomic():
+        location_ids = list(
+            Location.objects.filter(code__startswith=SEED_LOCATION_PREFIX).values_list(
+                "pk", flat=True
+            )
+        )
+        deleted = 0
+        if location_ids:
+            seeded = Anomaly.objects.filter(location_id__in=location_ids).values("pk")
+            for relation in Anomaly._meta.related_objects:
+                related = relation.related_model._base_manager.filter(
+                    **{f"{relation.field.name}__in": seeded}
+                )
+                if relation.on_delete is models.SET_NULL:
+                    related.update(**{relation.field.name: None})
+                else:  # CASCADE
+                    related.delete()
+            table = Anomaly._meta.db_table
+            rows = Anomaly.objects.filter(location_id__in=location_ids).count()
+            with (
+                _constraints_dropped(table, indexes=False, referencing=True)
+                if _is_bulk(table, rows)
+                else nullcontext(),
+                connection.cursor() as cursor,
+            ):
+                cursor.execute(
+                    f"DELETE FROM {connection.ops.quote_name(table)} "
+                    f"WHERE location_id IN ({', '.join(['%s'] * len(location_ids))})",
+                    location_ids,
+                )
+                deleted = max(cursor.rowcount, 0)
+        Product.objects.filter(sku__startswith=SEED_SKU_PREFIX).delete()
+        Location.objects.filter(pk__in=location_ids).delete()
+        get_user_model().objects.filter(username__startswith=SEED_USER_PREFIX).delete()
+    return deleted
+
+
+# --- master data -------------------------------------------------------------------------------
+
+
+def _seed_locations(count: int) -> np.ndarray:
+    codes = [f"{SEED_LOCATION_PREFIX}{i:03d}" for i in range(1, count + 1)]
+    Location.objects.bulk_create(
+        [Location(code=code, name=f"Bench store {code[-3:]}") for code in codes],
+        ignore_conflicts=True,
+    )
+    by_code = dict(Location.objects.filter(code__in=codes).values_list("code", "pk"))
+    return np.array([by_code[code] for code in codes], dtype=np.int64)
+
+
+def _seed_products(count: int) -> tuple[np.ndarray, np.ndarray]:
+    skus = [f"{SEED_SKU_PREFIX}{i:05d}" for i in range(1, count + 1)]
+    rng = np.random.default_rng(0)  # prices are fixed per SKU, whatever the anomaly seed
+    prices = np.round(np.exp(rng.normal(1.2, 0.8, count)), 2).clip(0.25, 500)
+    Product.objects.bulk_create(
+        [
+            Product(
+                sku=sku,
+                name=f"Bench product {sku[-5:]}",
+                category=SEED_CATEGORIES[i % len(SEED_CATEGORIES)],
+                unit_price=Decimal(f"{prices[i]:.2f}"),
+                unit_cost=Decimal(f"{prices[i] * 0.6:.2f}"),
+            )
+            for i, sku in enumerate(skus)
+        ],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    rows = {
+        sku: (pk, price)
+        for sku, pk, price in Product.objects.filter(sku__in=skus).values_list(
+            "sku", "pk", "unit_price"
+        )
+    }
+    ids = np.array([rows[sku][0] for sku in skus], dtype=np.int64)
+    unit_prices = np.array([float(rows[sku][1]) for sku in skus])
+    return ids, unit_prices
+
+
+def _seed_users() -> np.ndarray:
+    user_model = get_user_model()
+    ids = []
+    for i in range(1, SEED_USERS + 1):
+        user, created = user_model.objects.get_or_create(
+            username=f"{SEED_USER_PREFIX}{i:02d}", defaults={"is_staff": True}
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        ids.append(user.pk)
+    return np.array(ids, dtype=np.int64)
+
+
+def _existing_keys(location_ids: np.ndarray, product_ids: np.ndarray) -> np.ndarray:
+    """Packed keys of the anomalies already at the seed locations (a sorted int64 array)."""
+    rows = list(
+        Anomaly.objects.filter(location_id__in=location_ids.tolist())
+        .order_by()
+        .values_list("anomaly_type", "product_id", "location_id", "start_date")
+    )
+    if not rows:
+        return np.empty(0, dtype=np.int64)
+    frame = pd.DataFrame(rows, columns=["anomaly_type", "product_id", "location_id", "start_date"])
+    return seed_keys(frame, location_ids=location_ids, product_ids=product_ids)
+
+
+def seed_keys(
+    frame: pd.DataFrame, *, location_ids: np.ndarray, product_ids: np.ndarray
+) -> np.ndarray:
+    """The unique keys of ``frame``'s rows, packed as ``seed_frame`` draws them: a sorted
+    int64 array to pass as ``taken_keys``.
+
+    ``frame`` has ``anomaly_type``, ``product_id`` (NULL for location-level rows),
+    ``location_id`` (one of ``location_ids``) and ``start_date`` (dates or ``datetime64``).
+    SKUs outside ``product_ids`` get a slot of their own: they cannot collide with a draw.
+    """
+    type_index = {name: i for i, name in enumerate(AnomalyType.values)}
+    product_slot = {int(pk): i for i, pk in enumerate(product_ids)}
+    location_slot = {int(pk): i for i, pk in enumerate(location_ids)}
+    no_sku = len(product_ids)
+    products = frame["product_id"].map(
+        lambda pk: no_sku if pd.isna(pk) else product_slot.get(int(pk), MAX_SKUS + 1)
+    )
+    starts = pd.to_datetime(frame["start_date"]).to_numpy().astype("datetime64[D]")
+    ordinals = starts.astype(np.int64) + dt.date(1970, 1, 1).toordinal()
+    return np.unique(
+        _pack_keys(
+            frame["anomaly_type"].map(type_index).to_numpy(np.int64),
+            products.to_numpy(np.int64),
+            frame["location_id"].map(location_slot).to_numpy(np.int64),
+            ordinals,
+        )
+    )
+
+
+# --- the rows ----------------------------------------------------------------------------------
+
+
+def _pack_keys(
+    types: np.ndarray, products: np.ndarray, locations: np.ndarray, ordinals: np.ndarray
+) -> np.ndarray:
+    """One int64 per (type, SKU slot, location slot, start date ordinal): the unique key."""
+    return (
+        (types << (_PRODUCT_BITS + _LOCATION_BITS + _DAY_BITS))
+        | (products << (_LOCATION_BITS + _DAY_BITS))
+        | (locations << _DAY_BITS)
+        | ordinals
+    )
+
+
+def _choice(rng: np.random.Generator, weights: dict[str, float], size: int) -> np.ndarray:
+    names = np.array(list(weights), dtype=object)
+    p = np.array(list(weights.values()), dtype=float)
+    return names[rng.choice(len(names), size=size, p=p / p.sum())]
+
+
+def _draw_keys(
+    *,
+    rng: np.random.Generator,
+    count: int,
+    n_locations: int,
+    n_products: int,
+    first_ordinal: int,
+    taken_keys: np.ndarray,
+) -> pd.DataFrame:
+    """``count`` distinct (type, SKU slot, location slot, start ordinal) not in ``taken_keys``.
+
+    SKU and store popularity are skewed (log-normal weights): a few SKUs and stores raise many
+    more anomalies than the rest, as in real data. Redraws until enough distinct keys remain.
+    """
+    type_names = np.array(AnomalyType.values, dtype=object)
+    type_p = np.array([TYPE_WEIGHTS[name] for name in type_names])
+    type_p /= type_p.sum()
+    pos_outage = int(np.flatnonzero(type_names == AnomalyType.POS_OUTAGE)[0])
+    location_level_capacity = n_locations * SEED_SPAN_DAYS
+    if count * type_p[pos_outage] > location_level_capacity / 2:
+        raise ValueError(
+            f"{count} anomalies need more POS outages than {n_locations} locations x "
+            f"{SEED_SPAN_DAYS} days hold; seed more locations"
+        )
+    product_p = np.exp(rng.normal(0.0, 1.0, n_products))
+    product_p /= product_p.sum()
+    location_p = np.exp(rng.normal(0.0, 0.5, n_locations))
+    location_p /= location_p.sum()
+
+    chosen = np.empty(0, dtype=np.int64)
+    while len(chosen) < count:
+        size = int((count - len(chosen)) * 1.05) + 16
+        types = rng.choice(len(type_names), size=size, p=type_p)
+        products = rng.choice(n_products, size=size, p=product_p)
+        products[types == pos_outage] = n_products  # location-level: the "no SKU" slot
+        locations = rng.choice(n_locations, size=size, p=location_p)
+        ordinals = first_ordinal + rng.integers(0, SEED_SPAN_DAYS, size=size)
+        keys = _pack_keys(types, products, locations, ordinals)
+        keys = np.concatenate([chosen, keys])
+        _unique, first = np.unique(keys, return_index=True)
+        keep = np.zeros(len(keys), dtype=bool)
+        keep[first] = True  # first occurrence wins, in draw order
+        keep &= ~np.isin(keys, taken_keys)
+        chosen = keys[keep][:count]
+    mask_day = (1 << _DAY_BITS) - 1
+    mask_location = (1 << _LOCATION_BITS) - 1
+    mask_product = (1 << _PRODUCT_BITS) - 1
+    return pd.DataFrame(
+        {
+            "type": chosen >> (_PRODUCT_BITS + _LOCATION_BITS + _DAY_BITS),
+            "product": (chosen >> (_LOCATION_BITS + _DAY_BITS)) & mask_product,
+            "location": (chosen >> _DAY_BITS) & mask_location,
+            "ordinal": chosen & mask_day,
+        }
+    )
+
+
+def seed_frame(
+    *,
+    rng: np.random.Generator,
+    count: int,
+    location_ids: np.ndarray,
+    product_ids: np.ndarray,
+    unit_prices: np.ndarray,
+    user_ids: np.ndarray,
+    as_of: dt.date,
+    now: dt.datetime,
+    taken_keys: np.ndarray,
+) -> pd.DataFrame:
+    """The rows to insert: one column per name of ``COLUMNS``, ordered by first detection.
+
+    Pure (numpy/pandas, no database). ``location_ids``/``product_ids``/``user_ids`` are the
+    primary keys to draw from, ``unit_prices`` (float, per SKU) scale the value at risk,
+    ``taken_keys`` are packed keys (``_pack_keys``) not to reuse. Dates are ``datetime64[D]``,
+    timestamps ``datetime64[us]`` in UTC (``NaT`` for NULL), ``product_id`` and ``assignee_id``
+    nullable ``Int64``, decimals rounded floats (NaN for NULL).
+    """
+    first_ordinal = as_of.toordinal() - SEED_SPAN_DAYS + 1
+    keys = _draw_keys(
+        rng=rng,
+        count=count,
+        n_locations=len(location_ids),
+        n_products=len(product_ids),
+        first_ordinal=first_ordinal,
+        taken_keys=taken_keys,
+    )
+    n = len(keys)
+    type_names = np.array(AnomalyType.values, dtype=object)
+    types = type_names[keys["type"].to_numpy()]
+    location_level = keys["product"].to_numpy() == len(product_ids)
+    product_slot = np.where(location_level, 0, keys["product"].to_numpy())
+    epoch = np.datetime64("0001-01-01", "D")
+    start = epoch + (keys["ordinal"].to_numpy() - 1).astype("timedelta64[D]")
+    as_of_day = np.datetime64(as_of, "D")
+
+    # Durations: most conditions last days, a few weeks; never past as_of.
+    duration = np.minimum(rng.geometric(0.18, n) - 1, 60).astype("timedelta64[D]")
+    end = np.minimum(start + duration, as_of_day)
+    # Found a day or three into the condition (the detectors need evidence), last seen on its
+    # last day.
+    lag = rng.integers(0, 4, n).astype("timedelta64[D]")
+    first_detected = np.minimum(start + lag, end)
+    last_detected = end
+
+    severity = _choice(rng, SEVERITY_WEIGHTS, n)
+    recent = (as_of_day - last_detected).astype(int) < RECENT_DAYS
+    status = np.where(
+        recent,
+        _choice(rng, STATUS_WEIGHTS_RECENT, n),
+        _choice(rng, STATUS_WEIGHTS_OLD, n),
+    )
+    price = unit_prices[product_slot]
+    units = np.round(np.exp(rng.normal(2.5, 0.9, n)), 1)
+    value_at_risk = np.round(np.where(location_level, units * 20.0, units * price), 2)
+    expected = np.round(np.exp(rng.normal(1.5, 0.8, n)), 2)
+    actual = np.round(
+        np.where(
+            types == AnomalyType.DEMAND_SPIKE, expected * rng.uniform(2.5, 8, n), expected * 0.1
+        ),
+        2,
+    )
+    score = np.round(rng.gamma(4.0, 1.2, n) + 2.0, 3)
+
+    # Triage timestamps, all in UTC: detection runs early in the morning.
+    morning = np.timedelta64(6, "h")
+    created = (first_detected.astype("datetime64[us]") + morning) + rng.integers(0, 3600, n).astype(
+        "timedelta64[s]"
+    )
+    last_seen = last_detected.astype("datetime64[us]") + morning
+    now64 = np.datetime64(now.astimezone(dt.UTC).replace(tzinfo=None), "us")
+
+    def hours(low: int, high: int) -> np.ndarray:
+        return rng.integers(low * 3600, high * 3600, n).astype("timedelta64[s]")
+
+    is_ = {name: status == name for name in AnomalyStatus.values}
+    closed = is_[AnomalyStatus.RESOLVED] | is_[AnomalyStatus.DISMISSED]
+    workable = ~closed
+    # Acknowledged: always; closed and snoozed ones: often went through acknowledged first.
+    was_acknowledged = is_[AnomalyStatus.ACKNOWLEDGED] | (
+        (closed | is_[AnomalyStatus.SNOOZED]) & (rng.random(n) < 0.6)
+    )
+    acknowledged_at = np.where(
+        was_acknowledged, np.minimum(created + hours(1, 30), now64), np.datetime64("NaT")
+    )
+    closed_at = np.where(
+        closed,
+        np.minimum(np.maximum(last_seen, created) + hours(2, 24 * 7), now64),
+        np.datetime64("NaT"),
+    )
+    closed_at = np.where(
+        closed & (closed_at < acknowledged_at), acknowledged_at, closed_at
+    )  # NaT compares False
+    regressed = is_[AnomalyStatus.OPEN] & (rng.random(n) < REGRESSED_SHARE)
+    regressed_at = np.where(regressed, np.maximum(last_seen, created), np.datetime64("NaT"))
+    assigned = was_acknowledged | (workable & (rng.random(n) < 0.15))
+    assignee = np.where(assigned, user_ids[rng.integers(0, len(user_ids), n)], 0)
+    snoozed = is_[AnomalyStatus.SNOOZED]
+    snoozed_until = np.where(
+        snoozed,
+        as_of_day + rng.integers(1, 31, n).astype("timedelta64[D]"),
+        np.datetime64("NaT"),
+    )
+    updated = np.fmax(np.fmax(last_seen, created), np.fmax(acknowledged_at, closed_at))
+    updated = np.fmax(updated, regressed_at)
+
+    frame = pd.DataFrame(
+        {
+            "anomaly_type": types,
+            "severity": severity,
+            "score": score,
+            "expected_value": expected,
+            "actual_value": actual,
+            "value_at_risk": value_at_risk,
+            "product_id": pd.array(
+                np.where(location_level, 0, product_ids[product_slot]), dtype="Int64"
+            ),
+            "location_id": location_ids[keys["location"].to_numpy()],
+            "start_date": start,
+            "end_date": end,
+            "first_detected_on": first_detected,
+            "last_detected_on": last_detected,
+            "status": status,
+            "assignee_id": pd.array(assignee, dtype="Int64"),
+            "created_at": created,
+            "updated_at": updated,
+            "acknowledged_at": acknowledged_at,
+            "closed_at": closed_at,
+            "dismiss_reason": np.where(
+                is_[AnomalyStatus.DISMISSED], _choice(rng, DISMISS_REASON_WEIGHTS, n), ""
+            ),
+            "snoozed_until": snoozed_until.astype("datetime64[D]"),
+            "snoozed_severity": np.where(snoozed, severity, ""),
+            "snoozed_value_at_risk": np.where(snoozed, value_at_risk, np.nan),
+            "regressed_at": regressed_at,
+            "regression_count": np.where(regressed, rng.integers(1, 4, n), 0),
+        }
+    )
+    frame.loc[location_level, "product_id"] = pd.NA
+    frame.loc[~assigned, "assignee_id"] = pd.NA
+    frame.loc[location_level, ["expected_value", "actual_value"]] = np.nan
+    frame["explanation"] = _explanations(frame, units)
+    frame["details"] = _details(frame, units, rng)
+    frame = frame.sort_values(["first_detected_on", "location_id"], kind="stable")
+    return frame.loc[:, list(COLUMNS)].reset_index(drop=True)
+
+
+def _explanations(frame: pd.DataFrame, units: np.ndarray) -> list[str]:
+    """Text of the length and shape the detectors write (about 120-200 characters)."""
+    texts = []
+    for anomaly_type, expected, actual, value, days, unit in zip(
+        frame["anomaly_type"].to_numpy(),
+        frame["expected_value"].to_numpy(),
+        frame["actual_value"].to_numpy(),
+        frame["value_at_risk"].to_numpy(),
+        (frame["end_date"] - frame["start_date"]).dt.days.to_numpy() + 1,
+        units,
+        strict=True,
+    ):
+        if anomaly_type == AnomalyType.GHOST_STOCK:
+            text = (
+                f"No sales for {days} days although {expected:.1f} units/day were expected; "
+                f"{unit:.0f} on hand (£{value:,.2f} at risk)."
+            )
+        elif anomaly_type == AnomalyType.POS_OUTAGE:
+            text = (
+                f"The store traded but sent no sales for {days} day(s); "
+                f"about £{value:,.2f} of sales are missing from the data."
+            )
+        elif anomaly_type == AnomalyType.INVENTORY_DISCREPANCY:
+            text = (
+                f"Book stock moved by {unit:.0f} units more than sales and receipts explain "
+                f"over {days} day(s) (£{value:,.2f} at risk)."
+            )
+        elif anomaly_type == AnomalyType.PRICE_ANOMALY:
+            text = (
+                f"Realised price {actual:.2f} against a regular {expected:.2f} for {days} "
+                f"day(s), with no promotion on file (£{value:,.2f} at risk)."
+            )
+        else:
+            text = (
+                f"Sold {actual:.1f} units/day against {expected:.1f} expected for {days} "
+                f"day(s) ({anomaly_type.replace('_', ' ')}; £{value:,.2f} at risk)."
+            )
+        texts.append(text)
+    return texts
+
+
+def _details(frame: pd.DataFrame, units: np.ndarray, rng: np.random.Generator) -> list[str]:
+    """A detector-like ``details`` object of eight keys, as JSON text (formatted directly:
+    ``json.dumps`` of a million dicts costs seconds)."""
+    n = len(frame)
+    z = np.round(rng.normal(4.0, 1.5, n), 3).tolist()
+    probability = np.round(rng.uniform(0.9, 1.0, n), 4).tolist()
+    rate = np.round(rng.gamma(2.0, 1.0, n), 3).tolist()
+    units = units.tolist()
+    return [
+        f'{{"seeded": true, "window_days": 28, "z_score": {z[i]!r}, '
+        f'"probability": {probability[i]!r}, "base_rate_per_day": {rate[i]!r}, '
+        f'"dispersion": 1.2, "units": {units[i]!r}, "promotion_days": 0}}'
+        for i in range(n)
+    ]
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _copy_text(frame: pd.DataFrame) -> str:
+    """``frame`` as the text format of PostgreSQL's COPY: tab-separated, ``\\N`` for NULL,
+    timestamps ISO in UTC. Columns are formatted whole by numpy (C loops): formatting row by
+    row in Python would cost more than the database spends loading them."""
+    columns = []
+    for name in COLUMNS:
+        series = frame[name]
+        null = series.isna().to_numpy()
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            values = series.to_numpy()
+            if name.endswith("_at"):
+                text = np.datetime_as_string(values, unit="s", timezone="UTC").tolist()
+            else:  # a year of dates: format each distinct day once
+                days, index = np.unique(values.astype("datetime64[D]"), return_inverse=True)
+                text = np.datetime_as_string(days, unit="D")[index].tolist()
+        elif pd.api.types.is_numeric_dtype(series.dtype):
+            kind = "float64" if series.dtype.kind == "f" else "int64"
+            # repr of Python floats: the shortest text that reads back as the same number.
+            text = list(map(repr, series.to_numpy(dtype=kind, na_value=0).tolist()))
+        else:
+            strings = series.astype(str)
+            joined = "".join(strings.tolist())  # one C-speed scan instead of a regex per row
+            if any(char in joined for char in "\\\t\n\r"):
+                strings = (
+                    strings.str.replace("\\", "\\\\", regex=False)
+                    .str.replace("\t", "\\t", regex=False)
+                    .str.replace("\n", "\\n", regex=False)
+                    .str.replace("\r", "\\r", regex=False)
+                )
+            text = strings.tolist()
+        for row in np.flatnonzero(null).tolist():
+            text[row] = "\\N"
+        columns.append(text)
+    return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
+
+
+def _python_rows(frame: pd.DataFrame) -> list[tuple]:
+    """``frame`` as tuples of Python values for ``executemany`` (``None`` for NULL; naive UTC
+    timestamps, as Django stores them on SQLite)."""
+    columns = []
+    for name in COLUMNS:
+        series = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(series.dtype):
+            fmt = "%Y-%m-%d %H:%M:%S" if name.endswith("_at") else "%Y-%m-%d"
+            values = series.dt.strftime(fmt).to_numpy(dtype=object, na_value=None)
+            values[series.isna().to_numpy()] = None
+        else:
+            values = series.to_numpy(dtype=object, na_value=None, copy=True)
+            values[series.isna().to_numpy()] = None
+        columns.append(values.tolist())
+    return list(zip(*columns, strict=True))
+
+
+@contextmanager
+def _constraints_dropped(table: str, *, indexes: bool, referencing: bool) -> Iterator[None]:
+    """Drop some of ``table``'s indexes and foreign keys; recreate them from their saved
+    definitions on the way out.
+
+    ``indexes``: every index but the primary key's, and ``table``'s own foreign keys (for a
+    bulk insert). ``referencing``: the foreign keys of other tables (and of ``table`` itself)
+    pointing at ``table`` (for a bulk delete). That is PostgreSQL's advice for bulk loading
+    ("Populating a Database"): building an index once is far cheaper than updating it per row,
+    and adding a foreign key checks it with one join instead of a trigger per row.
+
+    Call inside the transaction of the load: DDL is transactional, so a failure leaves the
+    tables as they were. Holds exclusive locks on the tables involved until commit.
+    """
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        saved_indexes: list[tuple[str, str]] = []
+        if indexes:
+            cursor.execute(
+                "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
+                "JOIN pg_class i ON i.oid = x.indexrelid "
+                "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+                [table],
+            )
+            saved_indexes = cursor.fetchall()
+        cursor.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE contype = 'f' "
+            "AND ((%s AND conrelid = %s::regclass) OR (%s AND confrelid = %s::regclass))",
+            [indexes, table, referencing, table],
+        )
+        foreign_keys = cursor.fetchall()
+        for owner, name, _definition in foreign_keys:
+            cursor.execute(f"ALTER TABLE {qn(owner)} DROP CONSTRAINT {qn(name)}")
+        for name, _definition in saved_indexes:
+            cursor.execute(f"DROP INDEX {qn(name)}")
+    yield
+    with connection.cursor() as cursor:
+        for _name, definition in saved_indexes:
+            cursor.execute(definition)
+        for owner, name, definition in foreign_keys:
+            cursor.execute(f"ALTER TABLE {qn(owner)} ADD CONSTRAINT {qn(name)} {definition}")
+
+
+def _is_bulk(table: str, rows: int) -> bool:
+    """Whether ``rows`` inserted into or deleted from ``table`` warrant dropping constraints."""
+    if connection.vendor != "postgresql" or rows < REBUILD_MIN_ROWS:
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        return rows >= cursor.fetchone()[0] / 2
+
+
+def _copy_postgresql(frame: pd.DataFrame, progress: SeedProgress | None) -> bool:
+    """COPY ``frame`` into the anomalies table; returns whether the rows went in frozen.
+
+    A bulk load (``_is_bulk``) rebuilds indexes and foreign keys afterwards. A bulk load into
+    an empty table (a fresh benchmark database) also truncates it (a no-op that PostgreSQL
+    requires) and uses ``COPY FREEZE``: rows arrive frozen and all-visible, so they need no
+    ``VACUUM`` (which would otherwise rewrite every page to set hint bits).
+    """
+    qn = connection.ops.quote_name
+    table = Anomaly._meta.db_table
+    total = len(frame)
+    rebuild = _is_bulk(table, total)
+    freeze = False
+    if rebuild:
+        with connection.cursor() as cursor:
+            # Index builds sort in memory instead of spilling to disk (this transaction only).
+            cursor.execute(f"SET LOCAL maintenance_work_mem = '{REBUILD_MAINTENANCE_WORK_MEM}'")
+            cursor.execute(f"LOCK TABLE {qn(table)} IN ACCESS EXCLUSIVE MODE")
+            cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {qn(table)})")
+            freeze = cursor.fetchone()[0]
+    sql = f"COPY {qn(table)} ({', '.join(map(qn, COLUMNS))}) FROM STDIN"
+    with (
+        # TRUNCATE needs the foreign keys that point at the table out of the way too.
+        _constraints_dropped(table, indexes=True, referencing=freeze) if rebuild else nullcontext()
+    ):
+        if freeze:
+            with connection.cursor() as cursor:
+                cursor.execute(f"TRUNCATE {qn(table)}")
+            sql += " (FREEZE)"
+        with (
+            connection.connection.cursor() as cursor,
+            # A writer thread sends one block while this thread formats the next.
+            cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy,
+        ):
+            for begin in range(0, total, COPY_BATCH_ROWS):
+                stop = min(begin + COPY_BATCH_ROWS, total)
+                copy.write(_copy_text(frame.iloc[begin:stop]))
+                if progress:
+                    progress(stop, total)
+    return freeze
+
+
+def _insert_sqlite(frame: pd.DataFrame, progress: SeedProgress | None) -> None:
+    qn = connection.ops.quote_name
+    total = len(frame)
+    sql = (
+        f"INSERT INTO {qn(Anomaly._meta.db_table)} ({', '.join(map(qn, COLUMNS))}) "
+        f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+    )
+    cursor = connection.connection.cursor()
+    try:
+        for begin in range(0, total, SQLITE_BATCH_ROWS):
+            stop = min(begin + SQLITE_BATCH_ROWS, total)
+            cursor.executemany(sql, _python_rows(frame.iloc[begin:stop]))
+            if progress:
+                progress(stop, total)
+    finally:
+        cursor.close()
+
+
+__all__ = [
+    "SEED_LOCATION_PREFIX",
+    "SEED_SKU_PREFIX",
+    "SEED_USER_PREFIX",
+    "anomalies_seed",
+    "anomalies_seed_clear",
+    "seed_frame",
+    "seed_keys",
+]
