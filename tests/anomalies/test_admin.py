@@ -42,7 +42,7 @@ CHANGELIST = reverse("admin:anomalies_anomaly_changelist")
 #   2. auth_user row
 #   3. locations, for the location filter
 #   4. distinct product categories, for the category filter
-#   5. COUNT(*) of the filtered anomalies (show_full_result_count=False: no unfiltered count)
+#   5. COUNT(*) of at most 10,001 filtered anomalies (BoundedCountPaginator; no full count)
 #   6. the page of anomalies JOIN product, location, assignee (list_select_related)
 ANOMALY_CHANGELIST_QUERIES = 6
 
@@ -469,7 +469,7 @@ def test_changelist_of_100_000_anomalies_runs_the_same_queries(admin_client):
 
     assert len(queries) == ANOMALY_CHANGELIST_QUERIES, queries
     assert len(listed_ids(response)) == 100
-    assert "100000 anomalies" in response.content.decode()
+    assert "more than 10000 anomalies" in response.content.decode()
     assert time.monotonic() - started < 60
 
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('anomalies', '0003_triage_lifecycle'),
+        ('anomalies', '0004_anomaly_list_indexes'),
     ]
 
     operations = [
