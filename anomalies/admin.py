@@ -28,6 +28,7 @@ from anomalies.models import (
     Anomaly,
     AnomalyActivity,
     AnomalyStatus,
+    DetectionChunk,
     DetectionRun,
     DetectorConfig,
     DismissReason,
@@ -119,6 +120,26 @@ class RegressedListFilter(admin.SimpleListFilter):
         return queryset
 
 
+class RootCauseListFilter(admin.SimpleListFilter):
+    """Top-level anomalies only (one line per root cause), or the ones grouped under another."""
+
+    title = "root cause"
+    parameter_name = "grouped"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [
+            ("no", "Top level (one per root cause)"),
+            ("yes", "Grouped under another anomaly"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(parent__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(parent__isnull=True)
+        return queryset
+
+
 # --- anomalies ---------------------------------------------------------------------------------
 
 
@@ -191,6 +212,7 @@ class AnomalyAdmin(admin.ModelAdmin):
         LastDetectedListFilter,
         AssigneeListFilter,
         RegressedListFilter,
+        RootCauseListFilter,
         "dismiss_reason",
     )
     search_fields = ("product__sku", "product__name", "location__code", "explanation")
@@ -244,12 +266,15 @@ class AnomalyAdmin(admin.ModelAdmin):
                 "fields": (
                     ("first_detected_on", "last_detected_on"),
                     "last_run",
+                    ("parent_link", "children_link"),
                     ("created_at", "updated_at"),
                 )
             },
         ),
     )
     readonly_fields = (
+        "parent_link",
+        "children_link",
         "anomaly_type",
         "severity",
         "score",
@@ -396,6 +421,25 @@ class AnomalyAdmin(admin.ModelAdmin):
     def short_explanation(self, obj: Anomaly) -> str:
         return Truncator(obj.explanation).chars(EXPLANATION_LIST_CHARS)
 
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        # "N anomalies with the same root cause" links to the changelist filtered by parent.
+        return lookup == "parent__id__exact" or super().lookup_allowed(lookup, value, request)
+
+    @admin.display(description="grouped under")
+    def parent_link(self, obj: Anomaly) -> str:
+        if obj.parent_id is None:
+            return "—"
+        url = reverse("admin:anomalies_anomaly_change", args=[obj.parent_id])
+        return format_html('<a href="{}">#{} {}</a>', url, obj.parent_id, obj.parent)
+
+    @admin.display(description="grouped here")
+    def children_link(self, obj: Anomaly) -> str:
+        count = obj.children.count()
+        if not count:
+            return "—"
+        url = reverse("admin:anomalies_anomaly_changelist") + f"?parent__id__exact={obj.pk}"
+        return format_html('<a href="{}">{} anomalies with the same root cause</a>', url, count)
+
     @admin.display(description="details")
     def details_pretty(self, obj: Anomaly) -> str:
         return _pretty_json(obj.details)
@@ -525,8 +569,43 @@ class AnomalyActivityAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- detection ---------------------------------------------------------------------------------
 
 
+class DetectionChunkInline(admin.TabularInline):
+    """The chunks of a run: which locations, which worker, how long, what they found."""
+
+    model = DetectionChunk
+    extra = 0
+    can_delete = False
+    fields = (
+        "index",
+        "status",
+        "location_count",
+        "series",
+        "worker",
+        "duration_seconds",
+        "findings",
+        "error",
+    )
+    readonly_fields = fields
+    ordering = ("index",)
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="locations")
+    def location_count(self, obj: DetectionChunk) -> int:
+        return len(obj.location_ids or [])
+
+    @admin.display(description="findings")
+    def findings(self, obj: DetectionChunk) -> int:
+        return sum(e.get("findings", 0) for e in (obj.counts or {}).values())
+
+
 @admin.register(DetectionRun)
 class DetectionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    inlines = (DetectionChunkInline,)
     list_display = (
         "id",
         "as_of",

@@ -430,3 +430,113 @@ def phase_workers(
             }
         )
     return results
+
+
+def phase_web(
+    *, anomalies: int, clients: int, load_seconds: float, requests: int, progress: Progress
+) -> dict[str, Any]:
+    """Seed ``anomalies`` anomalies, serve the project with gunicorn (2 workers, one per core)
+    on loopback, and measure: the API list filtered by ``status=open`` and one location (the
+    issue's target) and unfiltered, over HTTP and in-process; the anomaly admin changelist
+    (plain, filtered, page 2) with its query count; then ``clients`` concurrent clients for
+    ``load_seconds`` on the filtered list, cycling over every seeded location."""
+    from benchmarks.services import web
+    from benchmarks.services.anomaly_seed import (
+        SEED_LOCATION_PREFIX,
+        anomalies_seed,
+        anomalies_seed_clear,
+    )
+    from inventory.models import Location
+
+    progress(f"  seeding {anomalies:,} anomalies")
+    anomalies_seed_clear()
+    last = [0.0]
+
+    def seeded(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] >= 5 or done == total:
+            last[0] = now
+            progress(f"    {done:,}/{total:,}")
+
+    t0 = time.perf_counter()
+    anomalies_seed(count=anomalies, progress=seeded)
+    seed_seconds = time.perf_counter() - t0
+    locations = list(
+        Location.objects.filter(code__startswith=SEED_LOCATION_PREFIX)
+        .order_by("code")
+        .values_list("pk", flat=True)
+    )
+    middle = locations[len(locations) // 2]
+    filtered = f"/api/v1/anomalies/?status=open&location={middle}"
+    result: dict[str, Any] = {
+        "anomalies": anomalies,
+        "seed_seconds": round(seed_seconds, 1),
+        "server": "gunicorn, 2 sync workers, 127.0.0.1",
+        "api": [],
+        "admin": [],
+    }
+
+    def latency(label: str, report, *, target: bool) -> dict[str, Any]:
+        return {
+            "label": label,
+            "count": report.count,
+            "errors": report.errors,
+            "p50_ms": report.p50_ms,
+            "p95_ms": report.p95_ms,
+            "p99_ms": report.p99_ms,
+            "max_ms": report.max_ms,
+            "queries": report.queries,
+            "target": target,
+        }
+
+    with web.bench_superuser() as credentials, web.gunicorn_server(workers=2) as base:
+        headers = credentials.api_headers
+        progress(f"  server at {base}; API latency ({requests} requests each)")
+        for path, label, target in (
+            (filtered, "/api/v1/anomalies/?status=open&location=<id> over HTTP", True),
+            ("/api/v1/anomalies/", "/api/v1/anomalies/ (unfiltered) over HTTP", False),
+        ):
+            report = web.latency_measure(base + path, requests=requests, headers=headers)
+            result["api"].append(latency(label, report, target=target))
+        report = web.inprocess_measure(filtered, headers=headers, requests=requests // 2)
+        result["api"].append(
+            latency(
+                f"/api/v1/anomalies/?status=open&location=<id> in-process "
+                f"({report.queries} queries)",
+                report,
+                target=False,
+            )
+        )
+        progress("  admin changelist")
+        pages = (
+            ("/admin/anomalies/anomaly/", "changelist"),
+            ("/admin/anomalies/anomaly/?status__exact=open", "changelist ?status=open"),
+            (f"/admin/anomalies/anomaly/?location={middle}", "changelist ?location=<id>"),
+            ("/admin/anomalies/anomaly/?p=2", "changelist page 2"),
+        )
+        reports = web.admin_pages_measure(
+            base_url=base,
+            paths=[path for path, _ in pages],
+            credentials=credentials,
+            requests=max(10, requests // 5),
+        )
+        for (_, label), page in zip(pages, reports, strict=True):
+            entry = latency(label, page.http, target=True)
+            entry["queries"] = page.inprocess.queries
+            entry["inprocess_p95_ms"] = page.inprocess.p95_ms
+            result["admin"].append(entry)
+        progress(f"  load test: {clients} clients x {load_seconds:.0f} s")
+        urls = [f"{base}/api/v1/anomalies/?status=open&location={pk}" for pk in locations]
+        load = web.load_test(urls, clients=clients, duration_s=load_seconds, headers=headers)
+        result["load"] = {
+            "clients": load.clients,
+            "seconds": load.duration_s,
+            "requests": load.requests,
+            "errors": load.errors,
+            "error_messages": load.error_messages,
+            "throughput_rps": load.throughput_rps,
+            "p50_ms": load.p50_ms,
+            "p95_ms": load.p95_ms,
+            "p99_ms": load.p99_ms,
+        }
+    return result

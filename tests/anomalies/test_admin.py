@@ -18,6 +18,8 @@ from anomalies.models import (
     AnomalyActivity,
     AnomalyStatus,
     AnomalyType,
+    DetectionChunk,
+    DetectionRun,
     DetectorConfig,
     Severity,
 )
@@ -523,3 +525,39 @@ def test_activity_admin_lists_the_log(admin_client, staff_user):
 
     assert "fixed the count" in response.content.decode()
     assert admin_client.get(reverse("admin:anomalies_anomalyactivity_add")).status_code == 403
+
+
+def test_root_cause_group_is_linked_both_ways_and_filterable(admin_client):
+    outage = AnomalyFactory(anomaly_type="pos_outage", product=None)
+    child = AnomalyFactory(location=outage.location, parent=outage)
+    other = AnomalyFactory()
+    page = admin_client.get(reverse("admin:anomalies_anomaly_change", args=[child.pk]))
+    assert f"#{outage.pk}" in page.content.decode()
+    page = admin_client.get(reverse("admin:anomalies_anomaly_change", args=[outage.pk]))
+    assert "1 anomalies with the same root cause" in page.content.decode()
+    changelist = reverse("admin:anomalies_anomaly_changelist")
+    assert listed_ids(admin_client.get(changelist + f"?parent__id__exact={outage.pk}")) == [
+        child.pk
+    ]
+    assert sorted(listed_ids(admin_client.get(changelist + "?grouped=no"))) == sorted(
+        [outage.pk, other.pk]
+    )
+    assert listed_ids(admin_client.get(changelist + "?grouped=yes")) == [child.pk]
+
+
+def test_detection_run_page_lists_its_chunks(admin_client):
+    run = DetectionRun.objects.create(as_of=dt.date(2025, 1, 5), status="succeeded")
+    DetectionChunk.objects.create(
+        run=run,
+        index=0,
+        location_ids=[1, 2, 3],
+        status="succeeded",
+        worker="host-a:123",
+        series=2500,
+        counts={"ghost_stock": {"findings": 4}, "price_anomaly": {"findings": 1}},
+    )
+    page = admin_client.get(reverse("admin:anomalies_detectionrun_change", args=[run.pk]))
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "host-a:123" in text and "2500" in text
+    assert re.search(r'field-findings">\s*<p>5</p>', text)
