@@ -4,7 +4,14 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import serializers
 
-from anomalies.models import Anomaly, AnomalyActivity, AnomalyStatus, DetectionRun, DismissReason
+from anomalies.models import (
+    Anomaly,
+    AnomalyActivity,
+    AnomalyStatus,
+    DetectionChunk,
+    DetectionRun,
+    DismissReason,
+)
 from anomalies.services.statistics import DEFAULT_TREND_DAYS
 from anomalies.services.triage import SNOOZE_MAX_DAYS, snooze_end
 
@@ -46,6 +53,7 @@ class AnomalySerializer(serializers.ModelSerializer):
             "assignee",
             "assignee_username",
             "last_run",
+            "parent",
             "created_at",
             "updated_at",
             "acknowledged_at",
@@ -152,7 +160,29 @@ class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
+class DetectionChunkSerializer(serializers.ModelSerializer):
+    """One chunk of locations of a run, as a worker handled it."""
+
+    class Meta:
+        model = DetectionChunk
+        fields = [
+            "index",
+            "status",
+            "location_ids",
+            "series",
+            "worker",
+            "counts",
+            "error",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+        ]
+        read_only_fields = fields
+
+
 class DetectionRunSerializer(serializers.ModelSerializer):
+    chunks = DetectionChunkSerializer(many=True, read_only=True)
+
     class Meta:
         model = DetectionRun
         fields = [
@@ -161,6 +191,7 @@ class DetectionRunSerializer(serializers.ModelSerializer):
             "detectors",
             "status",
             "trigger",
+            "history_days",
             "counts",
             "notes",
             "settings",
@@ -169,6 +200,7 @@ class DetectionRunSerializer(serializers.ModelSerializer):
             "started_at",
             "finished_at",
             "duration_seconds",
+            "chunks",
         ]
         read_only_fields = fields
 

@@ -182,7 +182,7 @@ class AnomalyViewSet(ReadOnlyModelViewSet):
 class DetectionRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
     """Detection runs, newest first. POST starts one in the background."""
 
-    queryset = DetectionRun.objects.order_by("-created_at", "-id")
+    queryset = DetectionRun.objects.prefetch_related("chunks").order_by("-created_at", "-id")
     serializer_class = DetectionRunSerializer
     filterset_class = DetectionRunFilterSet
     ordering_fields = ["as_of", "created_at"]

@@ -420,6 +420,10 @@ def test_post_detection_run_starts_a_run_and_returns_202(
     assert Anomaly.objects.get().explanation == "test finding"
     detail = api_client.get(f"/api/v1/detection-runs/{run.pk}/").json()
     assert detail["status"] == "succeeded"
+    (chunk,) = detail["chunks"]
+    assert chunk["status"] == "succeeded"
+    assert chunk["location_ids"] == [Anomaly.objects.get().location_id]
+    assert chunk["counts"]["ghost_stock"]["new"] == 1
 
 
 def test_post_detection_run_defaults_to_latest_data_date(
