@@ -30,6 +30,7 @@ JSON-serialisable dict per row).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -81,6 +82,10 @@ class DetectionInput:
     promotions: pd.DataFrame = field(default_factory=lambda: empty_frame(PROMOTION_DTYPES))
     calendar: pd.DataFrame = field(default_factory=lambda: empty_frame(CALENDAR_DTYPES))
     currency: str = "£"
+    # Builds the grid instead of the frames: a walk-forward backfill cuts each day's grid
+    # out of one grid of its whole window (``features.GridWindow``). It must return what
+    # ``features._build_grid`` would.
+    grid_factory: Callable[[], Grid] | None = field(default=None, repr=False, compare=False)
 
     @property
     def as_of_ts(self) -> pd.Timestamp:
@@ -94,6 +99,8 @@ class DetectionInput:
         ``cached_property`` writes to the instance ``__dict__``, which a frozen dataclass
         allows, so one input builds its grid once however many detectors read it.
         """
+        if self.grid_factory is not None:
+            return self.grid_factory()
         from .features import _build_grid
 
         return _build_grid(self)
@@ -141,26 +148,48 @@ def empty_frame(dtypes: dict[str, str]) -> pd.DataFrame:
 
 def empty_findings() -> pd.DataFrame:
     """An empty findings frame with ``FINDING_COLUMNS``."""
-    return make_findings({col: [] for col in FINDING_COLUMNS})
+    return _EMPTY_FINDINGS.copy()
 
 
 def make_findings(columns: dict[str, object]) -> pd.DataFrame:
     """Build a findings frame from column arrays, coercing dtypes to the contract.
 
-    Raises ``KeyError`` if a column of ``FINDING_COLUMNS`` is missing.
+    A scalar column is repeated on every row. Raises ``KeyError`` if a column of
+    ``FINDING_COLUMNS`` is missing, ``ValueError`` if every column is a scalar.
     """
-    frame = pd.DataFrame({col: columns[col] for col in FINDING_COLUMNS})
-    frame["product_id"] = frame["product_id"].astype("Int64")
-    frame["location_id"] = frame["location_id"].astype("int64")
-    for col in ("start_date", "end_date"):
-        frame[col] = pd.to_datetime(frame[col]).astype("datetime64[ns]")
-    for col in ("score", "expected_value", "actual_value", "value_at_risk"):
-        frame[col] = frame[col].astype("float64")
-    frame["anomaly_type"] = frame["anomaly_type"].astype(object)
-    frame["severity"] = frame["severity"].astype(object)
-    frame["explanation"] = frame["explanation"].astype(object)
-    frame["details"] = frame["details"].astype(object)
-    return frame
+    lengths = [len(columns[col]) for col in FINDING_COLUMNS if np.ndim(columns[col]) > 0]
+    if not lengths:
+        raise ValueError("make_findings needs at least one column of values, not scalars only.")
+    n = lengths[0]
+    # Each column is typed once and the frame built in one go: per-column ``astype`` on a
+    # frame cost more than the detectors' arithmetic on a day with few findings.
+    typed: dict[str, object] = {}
+    for col in FINDING_COLUMNS:
+        value = columns[col]
+        if np.ndim(value) == 0 and not isinstance(value, dict):
+            value = [value] * n
+        if col == "product_id":
+            typed[col] = pd.array(value, dtype="Int64")
+        elif col == "location_id":
+            typed[col] = np.asarray(value).astype("int64")
+        elif col in ("start_date", "end_date"):
+            typed[col] = np.asarray(pd.to_datetime(value)).astype("datetime64[ns]")
+        elif col in ("score", "expected_value", "actual_value", "value_at_risk"):
+            typed[col] = np.asarray(value).astype("float64")
+        else:
+            # An explicit object Series (a plain array of str would become pandas' str dtype);
+            # filled item by item so that a list of dicts or lists stays one object per row.
+            if isinstance(value, np.ndarray):
+                objects = value.astype(object)
+            else:
+                objects = np.empty(len(value), dtype=object)
+                for i, item in enumerate(value):
+                    objects[i] = item
+            typed[col] = pd.Series(objects, dtype=object)
+    return pd.DataFrame(typed)
+
+
+_EMPTY_FINDINGS = make_findings({col: [] for col in FINDING_COLUMNS})
 
 
 def severity_from_z(z: np.ndarray | pd.Series) -> np.ndarray:

@@ -116,11 +116,7 @@ def _as_of_day(data: DetectionInput, p: dict[str, Any]) -> _AsOfDay | None:
     if grid.n_series == 0 or grid.n_days < 2:
         return None
     last = grid.last
-    usable = features.usable_days(grid)
-    usable[:, last] = False  # the day under test must not be its own baseline
-    model = features.fit_demand(
-        grid, usable, last - 1, int(p["baseline_days"]), float(p["winsor_mult"])
-    )
+    model = features.as_of_baseline(grid, int(p["baseline_days"]), float(p["winsor_mult"]))
     expected = model.expected(grid, last)[:, 0]
     sd = np.maximum(features.nb_sd(expected, model.dispersion), model.robust_sd)
     own_history = (
@@ -164,8 +160,9 @@ def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.Data
     history = grid.units[:, :last]
     population = history > 0
     min_n = int(p["cold_start_min_population"])
-    quantile = grid.location_quantile(history, population, float(p["cold_start_quantile"]), min_n)
-    typical = grid.location_quantile(history, population, 0.5, min_n)
+    quantile, typical = grid.location_quantiles(
+        history, population, (float(p["cold_start_quantile"]), 0.5), min_n
+    )
     threshold = np.maximum(p["cold_start_multiple"] * quantile, p["cold_start_min_units"])
     cold = ~day.own_history & ~explained & np.isfinite(quantile) & (x > threshold)
 
@@ -249,30 +246,38 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     last = grid.last
     cols = np.arange(grid.n_days)
     ratio = float(p["drop_max_ratio"])
-    stockout = features.stockout(grid)
+    max_run = int(p["drop_max_run_days"])
+    # A run is at most max_run days long, so only the trailing columns matter: a break before
+    # them leaves the run starting at their second column. ``recent`` holds those columns.
+    first = max(last - max_run, 0)
+    recent = slice(first, last + 1)
+    stockout = features.stockout(grid)[:, recent]
     if grid.on_hand_ffill is not None:
         # Empty in the morning (and nothing received) is a stockout too.
-        morning = (
-            np.concatenate([grid.on_hand_ffill[:, :1], grid.on_hand_ffill[:, :-1]], axis=1)
-            + grid.receipts
+        ffill = grid.on_hand_ffill
+        before = (
+            ffill[:, first - 1 : last]
+            if first
+            else np.concatenate([ffill[:, :1], ffill[:, :last]], axis=1)
         )
-        stockout = stockout | (morning <= 0)
+        stockout = stockout | (before + grid.receipts[:, recent] <= 0)
     # Days that neither count nor break a run: the calendar or a promotion explains them.
-    neutral = grid.closed | grid.event | features.days_after(grid.promo, int(p["post_promo_days"]))
+    post_promo = int(p["post_promo_days"])
+    lookback = max(first - post_promo, 0)
+    neutral = (
+        grid.closed[:, recent]
+        | grid.event[:, recent]
+        | features.days_after(grid.promo[:, lookback : last + 1], post_promo)[:, first - lookback :]
+    )
 
     # 1. Find the current run of low days with a provisional baseline that ends yesterday.
-    usable = features.usable_days(grid)
-    usable[:, last] = False
-    provisional = features.fit_demand(
-        grid, usable, last - 1, int(p["baseline_days"]), float(p["winsor_mult"])
-    )
-    mu_all = np.nan_to_num(_without_uplift(grid, provisional))
-    low = (grid.units <= ratio * mu_all) & (mu_all > 0) & ~neutral & ~stockout
+    provisional = features.as_of_baseline(grid, int(p["baseline_days"]), float(p["winsor_mult"]))
+    mu_all = np.nan_to_num(_without_uplift(grid, provisional, recent))
+    low = (grid.units[:, recent] <= ratio * mu_all) & (mu_all > 0) & ~neutral & ~stockout
     breaker = ~low & ~neutral
-    last_break = np.where(breaker, cols, -1).max(axis=1)
-    max_run = int(p["drop_max_run_days"])
+    last_break = np.where(breaker, cols[recent], -1).max(axis=1)
     run_start = np.maximum(last_break + 1, last - max_run + 1)
-    candidate = low[:, last]
+    candidate = low[:, -1]
     if not candidate.any():
         return empty_findings()
 
@@ -281,9 +286,9 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     model = features.fit_demand(
         grid, usable, run_start - 1, int(p["baseline_days"]), float(p["winsor_mult"])
     )
-    in_run = (cols >= run_start[:, None]) & ~neutral & ~stockout
-    mu = np.where(in_run, np.nan_to_num(_without_uplift(grid, model)), 0.0)
-    units = np.where(in_run, grid.units, 0.0)
+    in_run = (cols[recent] >= run_start[:, None]) & ~neutral & ~stockout
+    mu = np.where(in_run, np.nan_to_num(_without_uplift(grid, model, recent)), 0.0)
+    units = np.where(in_run, grid.units[:, recent], 0.0)
     expected, sold = mu.sum(axis=1), units.sum(axis=1)
     own_history = (
         np.isfinite(model.rate)
@@ -334,7 +339,7 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
         )
         promo = (
             " (promotion days counted at the ordinary level)"
-            if (in_run[row] & grid.promo[row]).any()
+            if (in_run[row] & grid.promo[row, recent]).any()
             else ""
         )
         text = (
@@ -354,7 +359,7 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
                 "units_sold": int(sold[row]),
                 "expected_units": round(float(expected[row]), 3),
                 "units_sold_today": int(grid.units[row, last]),
-                "expected_units_today": round(float(mu[row, last]), 3),
+                "expected_units_today": round(float(mu[row, -1]), 3),
                 "p_tail": float(tail[i]),
                 "dispersion": round(float(model.dispersion[row]), 3),
                 "on_hand": on_hand,
@@ -376,14 +381,17 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     )
 
 
-def _without_uplift(grid: features.Grid, model: features.DemandModel) -> np.ndarray:
-    """(S, D) expected units with promotion days at the ordinary level.
+def _without_uplift(
+    grid: features.Grid, model: features.DemandModel, cols: slice = slice(None)
+) -> np.ndarray:
+    """(S, k) expected units on the ``cols`` with promotion days at the ordinary level.
 
     A drop on a promotion day is measured against the level without the promotion: the
     location's average uplift overstates it for items that respond weakly to promotions.
     """
-    mu = model.expected(grid)
-    return np.where(grid.promo, mu / model.promo_uplift[:, None], mu)
+    mu = model.expected(grid, cols)
+    np.divide(mu, model.promo_uplift[:, None], out=mu, where=grid.promo[:, cols])
+    return mu
 
 
 def _price(grid: features.Grid) -> np.ndarray:

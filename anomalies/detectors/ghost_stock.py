@@ -89,8 +89,24 @@ def zero_run_test(grid: features.Grid, p: dict[str, Any]) -> ZeroRun | None:
 
     Returns ``None`` when no series has a run (every item sold today or never sold). Used by
     this detector and by ``inventory_discrepancy`` (a write-down ending an improbable zero run
-    is the count that found the ghost stock, not a new discrepancy).
+    is the count that found the ghost stock, not a new discrepancy), which share the result
+    (``features.memoised``).
     """
+    key = ("zero_run_test", *(p[name] for name in _ZERO_RUN_PARAMS))
+    return features.memoised(grid, key, lambda: _zero_run_test(grid, p))
+
+
+# The parameters ``zero_run_test`` depends on.
+_ZERO_RUN_PARAMS = (
+    "baseline_days",
+    "winsor_mult",
+    "min_history_days",
+    "min_sales_days",
+    "min_zero_days",
+)
+
+
+def _zero_run_test(grid: features.Grid, p: dict[str, Any]) -> ZeroRun | None:
     last = grid.last
     cols = np.arange(grid.n_days)
     selling = grid.units > 0
@@ -104,7 +120,10 @@ def zero_run_test(grid: features.Grid, p: dict[str, Any]) -> ZeroRun | None:
     )
     in_run = cols > last_sale[:, None]
     evidence = in_run & ~grid.closed & ~grid.event & (grid.on_hand_ffill > 0)
-    mu = np.where(evidence, np.nan_to_num(model.expected(grid)), 0.0)
+    # Expected units on the evidence days only (runs are short next to the grid).
+    mu = np.zeros(evidence.shape)
+    rows, days = np.nonzero(evidence)
+    mu[rows, days] = np.nan_to_num(model.expected_at(grid, rows, days))
     log_p0 = features.log_p_no_sales(model, mu, evidence)
     zero_days = evidence.sum(axis=1)
     testable = (
@@ -159,7 +178,7 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     severity = np.where((value < p["minor_value"]) & (severity == "critical"), "warning", severity)
     expected_total = mu[rows].sum(axis=1)
     promo_days = (evidence & grid.promo)[rows].sum(axis=1)
-    received = np.where(in_run, grid.receipts, 0.0)[rows].sum(axis=1)
+    received = np.where(in_run[rows], grid.receipts[rows], 0.0).sum(axis=1)
     start_dates = grid.dates[last_sale[rows] + 1]
     last_sale_dates = grid.dates[last_sale[rows]]
 

@@ -76,25 +76,21 @@ def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.Dat
         return empty_findings()
     last = grid.last
     regular = grid.regular_price
-    reference = regular[:, None] * (1.0 - np.clip(grid.discount_pct, 0.0, 100.0) / 100.0)
-    selling = (grid.units > 0) & np.isfinite(grid.price) & (reference > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(selling, grid.price / reference, np.nan)
-    high = selling & (ratio >= p["high_ratio"])
-    low = selling & (ratio <= p["low_ratio"])
-
-    value_all = np.abs(grid.price - reference) * grid.units
-    valuable = value_all >= p["min_value_at_risk"]
-    high &= valuable
-    low &= valuable
-    value_now = value_all[:, last]
+    # Today's column first: most days few items (often none) are off, and only those need
+    # their history.
+    now = _PriceDays(grid, slice(None), slice(last, last + 1), p)
+    high_now, low_now = now.high[:, 0], now.low[:, 0]
+    value_now = now.value[:, 0]
+    today = np.flatnonzero(high_now | low_now)
+    if not len(today):
+        return empty_findings()
     cols = np.arange(grid.n_days)
+    past = _PriceDays(grid, today, slice(None), p)
 
     # Start of each current run: first anomalous selling day after the last normal selling
     # day (anomalous in the other direction counts as a break too).
-    today = np.flatnonzero(high[:, last] | low[:, last])
-    same = np.where(high[today, last][:, None], high[today], low[today])
-    last_break = np.where(selling[today] & ~same, cols, -1).max(axis=1)
+    same = np.where(past.high[:, last][:, None], past.high, past.low)
+    last_break = np.where(past.selling & ~same, cols, -1).max(axis=1)
     run_start = np.where(same & (cols > last_break[:, None]), cols, grid.n_days).min(axis=1)
 
     # An anomalous price the item already sold at shortly before the run is a known price
@@ -102,7 +98,7 @@ def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.Dat
     before = (cols < run_start[:, None]) & (cols >= run_start[:, None] - p["familiar_days"])
     with np.errstate(divide="ignore", invalid="ignore"):
         close = np.abs(np.log(grid.price[today] / grid.price[today, last][:, None]))
-    seen = before & (high[today] | low[today]) & (close <= np.log(p["familiar_tolerance"]))
+    seen = before & (past.high | past.low) & (close <= np.log(p["familiar_tolerance"]))
     familiar = seen.any(axis=1)
     novel = np.zeros(grid.n_series, dtype=bool)
     novel[today[~familiar]] = True
@@ -112,13 +108,18 @@ def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.Dat
     # Many items at one store off in the same direction on the same day is one event (a
     # markdown or a price file missing from the data), reported once for the store.
     groups, grouped = [], np.zeros(grid.n_series, dtype=bool)
-    for mask, direction in ((high, "high"), (low, "low")):
+    every: _PriceDays | None = None
+    for direction, mask_now in (("high", high_now), ("low", low_now)):
+        counts_now = features.sum_by_location((mask_now & novel).astype(float), grid.loc_starts)
+        if not (counts_now >= p["group_min_items"]).any():
+            continue
+        # An event today: its start needs every item's history at the store.
+        every = every or _PriceDays(grid, slice(None), slice(None), p)
+        mask = every.high if direction == "high" else every.low
         counts = features.sum_by_location(mask.astype(float), grid.loc_starts)  # (L, D)
-        counts[:, last] = features.sum_by_location(
-            (mask[:, last] & novel).astype(float), grid.loc_starts
-        )
+        counts[:, last] = counts_now
         event = counts >= p["group_min_items"]
-        in_event = event[grid.loc_index, last] & mask[:, last] & novel
+        in_event = event[grid.loc_index, last] & mask_now & novel
         if in_event.any():
             groups.append(_group_findings(data, grid, event, in_event, value_now, direction, p))
             grouped |= in_event
@@ -127,8 +128,8 @@ def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.Dat
         return pd.concat(groups, ignore_index=True) if groups else empty_findings()
     start = start_col[rows]
 
-    r = ratio[rows, last]
-    ref = reference[rows, last]
+    r = now.ratio[rows, 0]
+    ref = now.reference[rows, 0]
     realized = grid.price[rows, last]
     units = grid.units[rows, last]
     value = value_now[rows]
@@ -197,6 +198,23 @@ def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.Dat
         }
     )
     return pd.concat([*groups, found], ignore_index=True) if groups else found
+
+
+class _PriceDays:
+    """Reference price, realized/reference ratio and anomalous days of the series ``rows``
+    on the grid columns ``cols`` (arrays of shape (rows, cols); see the module doc)."""
+
+    def __init__(self, grid: features.Grid, rows, cols, p: dict[str, Any]):
+        price, units = grid.price[rows, cols], grid.units[rows, cols]
+        discount = np.clip(grid.discount_pct[rows, cols], 0.0, 100.0)
+        self.reference = grid.regular_price[rows][:, None] * (1.0 - discount / 100.0)
+        self.selling = (units > 0) & np.isfinite(price) & (self.reference > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.ratio = features.where_else_nan(price / self.reference, self.selling)
+        self.value = np.abs(price - self.reference) * units
+        valuable = self.value >= p["min_value_at_risk"]
+        self.high = self.selling & (self.ratio >= p["high_ratio"]) & valuable
+        self.low = self.selling & (self.ratio <= p["low_ratio"]) & valuable
 
 
 def _group_findings(

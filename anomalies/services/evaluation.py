@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 
 from anomalies import scoring
-from anomalies.detectors import REGISTRY, DetectionInput
+from anomalies.detectors import REGISTRY
 from anomalies.detectors import baseline as baseline_detectors
 from anomalies.services.detection import run_detectors
-from anomalies.services.loading import HISTORY_DAYS
+from anomalies.services.loading import HISTORY_DAYS, DetectionFrames
 from inventory.services.importing import BundleError, bundle_parse
 
 DEFAULT_WINDOW_DAYS = 90
@@ -64,17 +64,12 @@ class EvaluationReport:
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-@dataclass
-class BundleData:
-    """A parsed bundle with integer ids, able to build the ``DetectionInput`` of any day."""
+class BundleData(DetectionFrames):
+    """A parsed bundle with integer ids, able to build the ``DetectionInput`` of any day.
 
-    products: pd.DataFrame  # product_id index: sku, name, category, unit_price, unit_cost
-    locations: pd.DataFrame  # location_id index: code, name
-    sales: pd.DataFrame  # SALES_DTYPES columns, sorted by date
-    stock: pd.DataFrame | None  # STOCK_DTYPES, sorted by date
-    receipts: pd.DataFrame  # RECEIPT_DTYPES, sorted by date
-    promotions: pd.DataFrame  # PROMOTION_DTYPES
-    calendar: pd.DataFrame  # CALENDAR_DTYPES
+    ``DetectionFrames`` over the whole bundle (it cuts each day's input and grid out of them
+    as a walk-forward backfill from the database does).
+    """
 
     @property
     def first_date(self) -> date:
@@ -83,28 +78,6 @@ class BundleData:
     @property
     def last_date(self) -> date:
         return self.sales["date"].max().date()
-
-    def detection_input(self, *, as_of: date, history_days: int = HISTORY_DAYS) -> DetectionInput:
-        """The input the detection service would load for ``as_of`` (no row after it)."""
-        lo = np.datetime64(as_of - timedelta(days=history_days - 1), "ns")
-        hi = np.datetime64(as_of, "ns")
-        promos = self.promotions
-        return DetectionInput(
-            as_of=as_of,
-            sales=_date_slice(self.sales, lo, hi),
-            products=self.products,
-            locations=self.locations,
-            stock=None if self.stock is None else _date_slice(self.stock, lo, hi),
-            receipts=_date_slice(self.receipts, lo, hi),
-            promotions=promos[(promos["end_date"] >= lo) & (promos["start_date"] <= hi)],
-            calendar=self.calendar[self.calendar["date"].between(lo, hi)],
-        )
-
-
-def _date_slice(frame: pd.DataFrame, lo: np.datetime64, hi: np.datetime64) -> pd.DataFrame:
-    dates = frame["date"].to_numpy()
-    i, j = np.searchsorted(dates, lo, "left"), np.searchsorted(dates, hi, "right")
-    return frame.iloc[i:j]
 
 
 def bundle_data_load(*, directory: Path) -> BundleData:
