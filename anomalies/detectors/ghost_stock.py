@@ -17,7 +17,7 @@ point-of-sale data", M&SOM), with negative-binomial demand:
    when ``p0 < min_p``; slow movers (0.05-0.5 units/day) get there only after weeks, fast
    movers after a few days. Items need ``min_history_days`` usable days and
    ``min_sales_days`` selling days of baseline, and ``min_zero_days`` evidence days.
-4. Severity: ``1 - p0 x (items tested today)`` (Bonferroni) through
+4. Severity: ``1 - p0 x (items tested today at the location)`` (Bonferroni) through
    ``base.severity_from_probability``, one level up from ``critical_value_at_risk`` and at
    most a warning below ``minor_value``.
 
@@ -166,9 +166,12 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
         return empty_findings()
 
     p0 = np.exp(log_p0[rows])
-    # Bonferroni over the SKU/locations tested today: the chance that any of them shows such
-    # a run by luck. That, not the per-item p0, is how sure we are that this one is real.
-    probability = 1.0 - np.minimum(1.0, p0 * max(int(eligible.sum()), 1))
+    # Bonferroni over the SKUs tested today at the same location: the chance that any of the
+    # store's items shows such a run by luck. That, not the per-item p0, is how sure we are
+    # that this one is real. Per location (not per input), so a store's severities do not
+    # depend on which other stores are detected with it (detection runs in chunks of stores).
+    tested = np.bincount(grid.loc_index[eligible], minlength=len(grid.location_ids))
+    probability = 1.0 - np.minimum(1.0, p0 * np.maximum(tested[grid.loc_index[rows]], 1))
     price = np.nan_to_num(grid.regular_price[rows])
     on_hand = on_hand_now[rows]
     value = on_hand * price
