@@ -28,6 +28,7 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -209,9 +210,46 @@ def detection_run_execute(
     chunk_ids = detection_run_start(
         run_id=run_id, chunk_locations=chunk_locations, location_ids=location_ids
     )
-    for chunk_id in chunk_ids:
-        detection_chunk_execute(chunk_id=chunk_id)
+    if len(chunk_ids) > 1 and not connection.in_atomic_block:
+        _chunks_execute_prefetching(run_id=run_id, chunk_ids=chunk_ids)
+    else:
+        for chunk_id in chunk_ids:
+            detection_chunk_execute(chunk_id=chunk_id)
     return detection_run_finalize(run_id=run_id)
+
+
+def _chunks_execute_prefetching(*, run_id: int, chunk_ids: list[int]) -> None:
+    """Run the chunks in order while a second thread loads the next chunk's data.
+
+    Loading is mostly PostgreSQL's work, in its own process, and detection is numpy's: on two
+    cores they overlap. The loader thread has its own database connection, so this is only
+    used outside a transaction (inside one, the loader would not see uncommitted rows). A load
+    that fails is retried by the chunk itself, which then records the error.
+    """
+    run = DetectionRun.objects.get(pk=run_id)
+    locations = dict(
+        DetectionChunk.objects.filter(pk__in=chunk_ids).values_list("pk", "location_ids")
+    )
+
+    def load(chunk_id: int) -> DetectionInput:
+        try:
+            return detection_input_load(
+                as_of=run.as_of, history_days=run.history_days, location_ids=locations[chunk_id]
+            )
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="detection-prefetch") as pool:
+        pending = pool.submit(load, chunk_ids[0])
+        for i, chunk_id in enumerate(chunk_ids):
+            try:
+                data = pending.result()
+            except Exception:
+                logger.warning("Prefetch of chunk %s failed; loading it again", chunk_id)
+                data = None
+            if i + 1 < len(chunk_ids):
+                pending = pool.submit(load, chunk_ids[i + 1])
+            detection_chunk_execute(chunk_id=chunk_id, data=data)
 
 
 def chunk_locations_default() -> int:

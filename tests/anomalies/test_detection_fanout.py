@@ -4,6 +4,7 @@ services; see test_celery_worker.py for the real worker)."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 
@@ -165,3 +166,27 @@ def test_detectors_all_registered_run_in_chunks(bundle):
     run = detection_run(as_of=dt.date(2026, 10, 31), chunk_locations=3)
     assert set(run.counts) == set(REGISTRY)
     assert run.chunks.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_next_chunk_loads_while_this_one_runs(bundle_dir, monkeypatch):
+    """The prefetching path (used by commands and the bench, not inside a transaction) finds
+    what the one-chunk run finds, and really loads from a second thread."""
+    bundle_import(directory=bundle_dir)
+    as_of = dt.date(2026, 10, 31)
+    detection_run(as_of=as_of, chunk_locations=10)
+    expected = _snapshot()
+    Anomaly.objects.all().delete()
+
+    threads = []
+    real_load = detection_service.detection_input_load
+
+    def spying_load(**kwargs):
+        threads.append(threading.current_thread().name)
+        return real_load(**kwargs)
+
+    monkeypatch.setattr(detection_service, "detection_input_load", spying_load)
+    run = detection_run(as_of=as_of, chunk_locations=1)
+    assert run.status == RunStatus.SUCCEEDED
+    assert len(threads) == 4 and all(name.startswith("detection-prefetch") for name in threads)
+    assert _snapshot() == expected
