@@ -1,4 +1,5 @@
-"""``bulk_upsert``: COPY + INSERT ... ON CONFLICT on PostgreSQL, executemany on SQLite."""
+"""``bulk_insert`` and ``bulk_upsert``: COPY (+ INSERT ... ON CONFLICT) on PostgreSQL,
+executemany on SQLite, and the COPY text they send."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
 from inventory.models import DailySales, Location, Product
 from inventory.services import bulk
-from inventory.services.bulk import bulk_upsert
+from inventory.services.bulk import bulk_insert, bulk_upsert, copy_text, rows_prepare
 from tests.factories import LocationFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -160,3 +161,67 @@ def test_a_statement_count_independent_of_rows():
     # SAVEPOINT and RELEASE SAVEPOINT (the test's transaction is the outer one).
     assert len(queries) == 2
     assert DailySales.objects.count() == 500
+
+
+def test_bulk_insert_stores_new_rows_in_batches(small_batches):
+    product, location = ProductFactory(), LocationFactory()
+    calls = []
+
+    written = bulk_insert(
+        DailySales,
+        sales_frame(product, location, [3, 0, 5], [2.5, np.nan, 1.25]),
+        progress=lambda done, total: calls.append((done, total)),
+    )
+
+    assert written == 3
+    assert stored_sales()[1] == (dt.date(2024, 1, 2), 0, None)
+    assert calls == [(2, 3), (3, 3)]
+
+
+def test_bulk_insert_of_a_stored_key_raises_and_keeps_nothing_of_the_call():
+    product, location = ProductFactory(), LocationFactory()
+    bulk_insert(DailySales, sales_frame(product, location, [3], [2.5]))
+
+    with pytest.raises(IntegrityError):
+        bulk_insert(DailySales, sales_frame(product, location, [7, 8], [1.0, 1.0]))
+
+    # The outer transaction is still usable and holds the first row only.
+    assert stored_sales() == [(dt.date(2024, 1, 1), 3, Decimal("2.5"))]
+
+
+def test_prepared_rows_are_written_like_the_frame():
+    product, location = ProductFactory(), LocationFactory()
+    frame = sales_frame(product, location, [3, 4], [2.5, 2.5])
+
+    written = bulk_upsert(
+        DailySales, rows_prepare(frame, vendor=connection.vendor), SALES_KEYS, SALES_UPDATES
+    )
+
+    assert written == 2
+    assert [row[1] for row in stored_sales()] == [3, 4]
+
+
+def test_rows_prepared_for_another_backend_are_refused():
+    other = "sqlite" if connection.vendor == "postgresql" else "postgresql"
+    frame = pd.DataFrame({"code": ["X"], "name": ["Y"]})
+
+    with pytest.raises(ValueError, match="prepared for"):
+        bulk_insert(Location, rows_prepare(frame, vendor=other))
+
+
+def test_copy_text_renders_each_dtype_as_postgresql_reads_it():
+    frame = pd.DataFrame(
+        {
+            "id": pd.array([1, None], dtype="Int64"),
+            "units": [3.0, 2**40],  # whole floats fill integer columns
+            "price": [2.5, np.nan],
+            "day": np.array(["2024-02-29", "NaT"], dtype="datetime64[s]"),
+            "flag": [True, False],
+            "text": ["tab\there \\N", "line\nbreak"],
+        }
+    )
+
+    assert copy_text(frame) == (
+        b"1\t3\t2.5\t2024-02-29\tt\ttab\\there \\\\N\n"
+        b"\\N\t1099511627776\t\\N\t\\N\tf\tline\\nbreak\n"
+    )

@@ -42,8 +42,8 @@ class ProgressPrinter:
 class Command(BaseCommand):
     help = (
         "Import a retail bundle: a folder with products.csv, locations.csv, sales.csv and "
-        "optionally inventory.csv, receipts.csv, calendar.csv, promotions.csv. Everything is "
-        "validated first; on any error nothing is written."
+        "optionally inventory.csv, receipts.csv, calendar.csv, promotions.csv. Fact files are "
+        "streamed in chunks inside one transaction; on any error nothing is written."
     )
 
     def add_arguments(self, parser):
