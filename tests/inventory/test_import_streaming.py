@@ -306,3 +306,23 @@ def test_a_days_receipts_summing_beyond_32_bits_are_refused(tmp_path, chunks_of_
         f"receipts.csv:2: units: the day's total {2 * big:,} is out of range"
     ]
     assert Receipt.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_import_refreshes_planner_statistics_on_postgresql(tmp_path, monkeypatch):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("ANALYZE after import is PostgreSQL-only")
+    monkeypatch.setattr(importing, "ANALYZE_MIN_ROWS", 5)
+    summary = bundle_import(directory=write_bundle(tmp_path, sales_lines(range(1, 4))))
+    assert "Planner statistics refreshed: inventory_dailysales" in summary.notes
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+            "WHERE relname = 'inventory_dailysales'"
+        )
+        assert cursor.fetchone() == (True,)
+    monkeypatch.setattr(importing, "ANALYZE_MIN_ROWS", 10**9)
+    again = bundle_import(directory=write_bundle(tmp_path, sales_lines(range(4, 6))))
+    assert not any("Planner statistics" in note for note in again.notes)
