@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max
 
 from anomalies.detectors.base import (
@@ -227,10 +227,29 @@ def detection_window_load(
     return DetectionFrames(**frames, first_day=first, last_day=end)
 
 
+# Planner settings for detection's loads (PostgreSQL, for the loading transaction only). The
+# default random_page_cost of 4 models spinning disks: with it the planner preferred the date
+# index over each location's part of the fact tables' key (5.2 s instead of 0.5 s for a chunk
+# of 10 stores at 100). 1.1 is the usual value for SSDs. JIT compiles each query for ~10 ms
+# and gains nothing on these index scans.
+PG_LOAD_SETTINGS = {"random_page_cost": "1.1", "jit": "off"}
+
+
 def _frames_load(
     *, start: dt.date, end: dt.date, location_ids: list[int] | None, by_date: bool
 ) -> dict[str, object]:
     """The detection frames of ``start``..``end`` as ``DetectionInput`` keyword arguments."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                for name, value in PG_LOAD_SETTINGS.items():
+                    cursor.execute(f"SET LOCAL {name} = {value}")
+        return _frames_query(start=start, end=end, location_ids=location_ids, by_date=by_date)
+
+
+def _frames_query(
+    *, start: dt.date, end: dt.date, location_ids: list[int] | None, by_date: bool
+) -> dict[str, object]:
     window = [start, end]
     where, where_params = "date BETWEEN %s AND %s", window
     everywhere = ""  # promotions and calendar rows for every location
@@ -245,7 +264,16 @@ def _frames_load(
         where_params = window + location_params
 
     def facts(sql: str, dtypes: dict[str, str], packing: tuple[str, ...]) -> pd.DataFrame:
-        frame = _facts_frame(sql, where_params, dtypes, packing)
+        params = where_params
+        if location_params and connection.vendor == "postgresql" and "GROUP BY" not in sql:
+            # One branch per location: each is planned on its own and reads only its
+            # location's part of the (location, date, product) key. Given an IN list, the
+            # planner walked the date index over every location instead (measured at 100
+            # stores: 2.1 s instead of 0.5 s for a chunk of 10).
+            per_location = sql.replace(where, "location_id = %s AND date BETWEEN %s AND %s")
+            sql = " UNION ALL ".join([per_location] * len(location_params))
+            params = [value for loc in location_params for value in (loc, *window)]
+        frame = _facts_frame(sql, params, dtypes, packing)
         if by_date:
             frame = frame.sort_values("date", kind="stable", ignore_index=True)
         return frame

@@ -52,6 +52,12 @@ class Command(BaseCommand):
         parser.add_argument("--load-seconds", type=float, default=60.0)
         parser.add_argument("--workers", default="1,2", help="Worker counts to compare.")
         parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
+        parser.add_argument(
+            "--keep-data",
+            action="store_true",
+            help="Skip the import and measure on the bundle already in the database "
+            "(to repeat a phase at M or L without re-importing).",
+        )
 
     def handle(self, *args, **options) -> None:
         size = phases.SIZES[options["size"]]
@@ -73,7 +79,9 @@ class Command(BaseCommand):
         figures["bundle"] = bundle
 
         needs_data = ("detect", "scale", "backfill", "workers")
-        if "import" in selected or any(p in selected for p in needs_data):
+        if not options["keep_data"] and (
+            "import" in selected or any(p in selected for p in needs_data)
+        ):
             figures["phases"]["import"] = self._phase("import", options, "--folder", str(folder))
         if "import_sqlite" in selected:
             figures["phases"]["import_sqlite"] = self._sqlite_import(options, folder)
