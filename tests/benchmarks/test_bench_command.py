@@ -97,3 +97,28 @@ def test_snapshot_is_equal_only_for_the_same_content():
     first.score += 1
     first.save()
     assert phases.anomalies_snapshot() != before
+
+
+@pytest.mark.django_db
+def test_phases_report_what_they_did_on_a_small_bundle(tmp_path, monkeypatch):
+    """Import, detection (whole and restricted) and backfill phases on a 3 x 30 bundle: the
+    figures they return are the bundle's and the run's, not made up."""
+    from inventory.models import DailySales, StockLevel
+    from inventory.services.demo import generate_bundle
+
+    monkeypatch.setattr(phases, "database_check_disposable", lambda: None)
+    generate_bundle(out_dir=tmp_path, seed=5, n_locations=3, n_skus=30, n_days=130)
+    messages: list[str] = []
+    imported = phases.phase_import(folder=tmp_path, progress=messages.append)
+    assert imported["rows"] == sum(entry["rows"] for entry in imported["files"].values())
+    assert imported["files"]["sales.csv"]["rows"] == DailySales.objects.count()
+    assert imported["files"]["inventory.csv"]["rows"] == StockLevel.objects.count() == 3 * 30 * 130
+
+    whole = phases.phase_detect(series=None, progress=messages.append)
+    assert (whole["series"], whole["locations"]) == (90, 3)
+    one = phases.phase_detect(series=30, progress=messages.append)
+    assert (one["series"], one["locations"], one["chunks"]) == (30, 1, 1)
+
+    backfill = phases.phase_backfill(days=3, progress=messages.append)
+    assert backfill["days"] == 3 and backfill["end"] == "2026-10-31"
+    assert backfill["seconds_per_day"] == pytest.approx(backfill["seconds"] / 3, abs=1e-3)
