@@ -99,7 +99,7 @@ def test_snapshot_is_equal_only_for_the_same_content():
     assert phases.anomalies_snapshot() != before
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # the phases TRUNCATE, as on a bench database
 def test_phases_report_what_they_did_on_a_small_bundle(tmp_path, monkeypatch):
     """Import, detection (whole and restricted) and backfill phases on a 3 x 30 bundle: the
     figures they return are the bundle's and the run's, not made up."""
