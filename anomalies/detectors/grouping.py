@@ -7,8 +7,9 @@ second rule looks across locations. Pure: a frame of anomalies in, a frame of
 Rules, in order (an anomaly gets at most one parent, the first rule that applies):
 
 1. **POS outage.** When a store's tills stop reporting, every SKU there looks broken (sales
-   stop, stock stops moving). A SKU-level anomaly at a location whose date range overlaps a
-   ``pos_outage`` anomaly of the same location is grouped under that outage.
+   stop, stock stops moving). A SKU-level anomaly at a location that started during a
+   ``pos_outage`` anomaly of the same location (or the day after it) is grouped under that
+   outage; one already running before the outage is not.
 2. **Chain-wide SKU event.** The same SKU flagged with the same type at ``min_locations`` or
    more locations, starting within ``max_start_spread_days`` of each other, points at one
    central cause (a wrong price in the price file, a national promotion missing from the
@@ -85,10 +86,12 @@ def root_causes_group(
             on="location_id",
             suffixes=("", "_outage"),
         )
-        overlap = (pairs["start_date"] <= pairs["end_date_outage"]) & (
-            pairs["end_date"] >= pairs["start_date_outage"]
+        # Caused by the outage: it started on an outage day or the day after (the first run
+        # that sees the gap). One that was already running before is not the outage's doing.
+        started = (pairs["start_date"] >= pairs["start_date_outage"]) & (
+            pairs["start_date"] <= pairs["end_date_outage"] + pd.Timedelta(days=1)
         )
-        pairs = pairs[overlap].sort_values(["id", "score_outage", "id_outage"], ascending=False)
+        pairs = pairs[started].sort_values(["id", "score_outage", "id_outage"], ascending=False)
         pairs = pairs.drop_duplicates("id")
         parts.append(
             pd.DataFrame(

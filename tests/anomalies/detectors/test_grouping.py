@@ -22,16 +22,18 @@ def _pairs(result: pd.DataFrame) -> list[tuple]:
     return list(result.itertuples(index=False, name=None))
 
 
-def test_sku_findings_overlapping_an_outage_of_their_store_are_grouped_under_it():
+def test_sku_findings_starting_during_an_outage_of_their_store_are_grouped_under_it():
     frame = _frame(
         [
             (1, "pos_outage", None, 10, "2025-03-02", "2025-03-03", 9.0),
-            (2, "ghost_stock", 100, 10, "2025-03-01", "2025-03-02", 5.0),  # overlaps
-            (3, "demand_drop", 101, 10, "2025-03-04", "2025-03-05", 5.0),  # after it
+            (2, "ghost_stock", 100, 10, "2025-03-03", "2025-03-05", 5.0),  # starts during it
+            (3, "demand_drop", 101, 10, "2025-03-04", "2025-03-05", 5.0),  # the day after
             (4, "ghost_stock", 102, 11, "2025-03-02", "2025-03-02", 5.0),  # other store
+            (5, "ghost_stock", 103, 10, "2025-02-20", "2025-03-05", 5.0),  # running before
+            (6, "demand_drop", 104, 10, "2025-03-05", "2025-03-06", 5.0),  # two days after
         ]
     )
-    assert _pairs(root_causes_group(frame)) == [(2, 1, "pos_outage")]
+    assert _pairs(root_causes_group(frame)) == [(2, 1, "pos_outage"), (3, 1, "pos_outage")]
 
 
 def test_same_sku_and_type_at_three_stores_within_a_day_is_one_chain_wide_event():
