@@ -741,8 +741,12 @@ def detection_backfill(
         run = detection_run_create(
             as_of=day, detectors=detectors, trigger="backfill", history_days=history_days
         )
-        for chunk_id in detection_run_start(run_id=run.pk, chunk_locations=chunk_locations):
-            ids = tuple(DetectionChunk.objects.get(pk=chunk_id).location_ids)
+        chunk_ids = detection_run_start(run_id=run.pk, chunk_locations=chunk_locations)
+        locations = dict(
+            DetectionChunk.objects.filter(pk__in=chunk_ids).values_list("pk", "location_ids")
+        )
+        for chunk_id in chunk_ids:
+            ids = tuple(locations[chunk_id])
             if ids not in frames:
                 frames[ids] = detection_window_load(
                     start=start, end=end, history_days=history_days, location_ids=list(ids)
