@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from anomalies.services.detection import (
     detection_chunk_execute,
+    detection_chunks_execute,
     detection_run_create,
     detection_run_finalize,
     detection_run_start,
@@ -32,9 +33,7 @@ def run_detection_task(run_id: int, chunk_locations: int | None = None) -> dict:
     chunk_ids = detection_run_start(run_id=run_id, chunk_locations=chunk_locations)
     app = run_detection_task.app
     if not chunk_ids or (not app.conf.task_always_eager and not app.conf.result_backend):
-        for chunk_id in chunk_ids:
-            detection_chunk_execute(chunk_id=chunk_id)
-        detection_run_finalize(run_id=run_id)
+        detection_chunks_execute(run_id=run_id, chunk_ids=chunk_ids)
     else:
         chord(detect_chunk_task.si(chunk_id) for chunk_id in chunk_ids)(
             finish_detection_task.si(run_id)

@@ -210,6 +210,15 @@ def detection_run_execute(
     chunk_ids = detection_run_start(
         run_id=run_id, chunk_locations=chunk_locations, location_ids=location_ids
     )
+    return detection_chunks_execute(run_id=run_id, chunk_ids=chunk_ids)
+
+
+def detection_chunks_execute(*, run_id: int, chunk_ids: list[int]) -> DetectionRun:
+    """Execute the chunks ``chunk_ids`` of the started run ``run_id`` in this process, in
+    order, then finish the run. Returns the finished run; errors as ``detection_run_execute``.
+
+    Outside a transaction the next chunk's data loads in a second thread meanwhile.
+    """
     if len(chunk_ids) > 1 and not connection.in_atomic_block:
         _chunks_execute_prefetching(run_id=run_id, chunk_ids=chunk_ids)
     else:

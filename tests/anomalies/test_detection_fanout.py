@@ -21,24 +21,12 @@ from anomalies.services.detection import (
     detection_run_start,
     location_chunks_plan,
 )
+from benchmarks.services.phases import anomalies_snapshot
 from inventory.models import Location
 from inventory.services.demo import generate_bundle
 from inventory.services.importing import bundle_import
 
 pytestmark = pytest.mark.django_db
-
-FIELDS = (
-    "anomaly_type",
-    "product_id",
-    "location_id",
-    "start_date",
-    "end_date",
-    "severity",
-    "score",
-    "value_at_risk",
-    "explanation",
-    "status",
-)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +43,8 @@ def bundle(bundle_dir):
 
 
 def _snapshot() -> list[tuple]:
-    rows = Anomaly.objects.order_by("anomaly_type", "location_id", "product_id", "start_date")
-    return [tuple(r) for r in rows.values_list(*FIELDS)]
+    """Every anomaly's content, root-cause parent included (the bench's comparison)."""
+    return anomalies_snapshot()
 
 
 def test_chunk_plan_is_even_and_ordered():

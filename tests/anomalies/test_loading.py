@@ -4,7 +4,6 @@ binary path, which must give exactly what the plain cursor gives)."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from decimal import Decimal
 
@@ -35,6 +34,7 @@ from inventory.models import (
     StockAdjustment,
     StockLevel,
 )
+from tests.anomalies.detectors.builders import assert_same_grid
 from tests.factories import LocationFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -134,20 +134,6 @@ def assert_same_input(a, b) -> None:
     pd.testing.assert_frame_equal(a.products, b.products)
     pd.testing.assert_frame_equal(a.locations, b.locations)
     assert (a.as_of, a.currency) == (b.as_of, b.currency)
-
-
-def assert_same_grid(a: features.Grid, b: features.Grid) -> None:
-    for f in dataclasses.fields(features.Grid):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        if f.name == "memo":
-            continue
-        if isinstance(x, np.ndarray):
-            assert x.dtype == y.dtype and x.shape == y.shape, f.name
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), f.name
-        elif isinstance(x, pd.Index):
-            assert x.equals(y), f.name
-        else:
-            assert x == y, f.name
 
 
 def test_load_has_the_contract_dtypes_and_nan_for_unknown_prices(retail):

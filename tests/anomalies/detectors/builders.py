@@ -6,6 +6,7 @@ day); everything else defaults to something ordinary.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from anomalies.detectors import features
 from anomalies.detectors.base import (
     CALENDAR_DTYPES,
     PROMOTION_DTYPES,
@@ -148,3 +150,18 @@ def _frame(rows: Sequence[tuple], dtypes: dict[str, str]) -> pd.DataFrame:
 def poisson_units(rate: float, n_days: int, seed: int = 0) -> np.ndarray:
     """Daily Poisson units (one fixed seed per test, so tests are deterministic)."""
     return np.random.default_rng(seed).poisson(rate, n_days)
+
+
+def assert_same_grid(a: features.Grid, b: features.Grid) -> None:
+    """Every field of two grids equal (arrays by dtype, shape and value, NaN == NaN)."""
+    for f in dataclasses.fields(features.Grid):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "memo":
+            continue
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and x.shape == y.shape, f.name
+            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), f.name
+        elif isinstance(x, pd.Index):
+            assert x.equals(y), f.name
+        else:
+            assert x == y, f.name

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from anomalies.detectors import REGISTRY, features
 from anomalies.detectors.base import FINDING_COLUMNS, empty_findings, make_findings
-from tests.anomalies.detectors.builders import AS_OF, Series, day, make_input, poisson_units
+from tests.anomalies.detectors.builders import (
+    AS_OF,
+    Series,
+    assert_same_grid,
+    day,
+    make_input,
+    poisson_units,
+)
 
 
 def test_grid_is_dense_with_zeros_for_missing_sales_rows():
@@ -251,20 +258,6 @@ def _rows_between(data, lo: pd.Timestamp, hi: pd.Timestamp):
     )
 
 
-def _assert_same_grid(a: features.Grid, b: features.Grid) -> None:
-    for f in dataclasses.fields(features.Grid):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        if f.name == "memo":
-            continue
-        if isinstance(x, np.ndarray):
-            assert x.dtype == y.dtype and x.shape == y.shape, f.name
-            assert np.array_equal(x, y, equal_nan=x.dtype.kind == "f"), f.name
-        elif isinstance(x, pd.Index):
-            assert x.equals(y), f.name
-        else:
-            assert x == y, f.name
-
-
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_day_cut_from_the_window_grid_equals_that_days_own_grid(seed):
     data = _varied_input(seed)
@@ -282,7 +275,7 @@ def test_a_day_cut_from_the_window_grid_equals_that_days_own_grid(seed):
             _rows_between(data, as_of - pd.Timedelta(days=history - 1), as_of)
         )
         cut = window.day(as_of, history)
-        _assert_same_grid(cut, own)
+        assert_same_grid(cut, own)
         subsets += cut.n_series < len(window.product_id)
     assert subsets > 0  # some days lack series the window holds
 
