@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "django_celery_beat",
+    "common",
     "inventory",
     "anomalies",
     "outcomes",
