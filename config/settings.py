@@ -8,6 +8,7 @@ value they cannot parse (``DEBUG=Flase`` is an error, not silently true).
 - ``CELERY_BROKER_URL``: unset means tasks run eagerly, in-process.
 - ``SECRET_KEY``: a development default that is refused when ``DEBUG`` is off.
 - ``DEBUG``: default on (the zero-setup default is a developer's machine).
+- ``SHELFWATCH_LAB``: default on; ``false`` leaves the offline tooling (``lab``) out of production.
 """
 
 from __future__ import annotations
@@ -102,8 +103,11 @@ INSTALLED_APPS = [
     "anomalies",
     "outcomes",
     "notifications",
-    "benchmarks",
 ]
+# The lab (simulator, evaluation, benchmarks, demo walk-through) is offline tooling: production
+# leaves it out with SHELFWATCH_LAB=false; nothing in the product imports it.
+if env_bool("SHELFWATCH_LAB", True):
+    INSTALLED_APPS.append("lab")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

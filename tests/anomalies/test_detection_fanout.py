@@ -21,10 +21,10 @@ from anomalies.services.detection import (
     detection_run_start,
     location_chunks_plan,
 )
-from benchmarks.services.phases import anomalies_snapshot
 from inventory.models import Location
-from inventory.services.demo import generate_bundle
 from inventory.services.importing import bundle_import
+from lab.bench.phases import anomalies_snapshot
+from lab.simulator import generate_bundle
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from anomalies.models import Anomaly, AnomalyStatus
-from benchmarks.services.anomaly_seed import anomalies_seed
 from inventory.models import Location
+from lab.bench.anomaly_seed import anomalies_seed
 
 pytestmark = pytest.mark.django_db
 

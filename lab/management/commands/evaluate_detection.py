@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError
 
-from anomalies.services.evaluation import (
+from lab.evaluation import (
     METHODS,
     BundleError,
     EvaluationError,

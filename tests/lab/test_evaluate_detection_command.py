@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from anomalies.models import Anomaly
 from inventory.models import DailySales
-from inventory.services.demo import generate_bundle
+from lab.simulator import generate_bundle
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from benchmarks.services import phases
-from benchmarks.services.report import report_rows, report_table
+from lab.bench import phases
+from lab.bench.report import report_rows, report_table
 
 ALL_PHASES = ("import", "import_sqlite", "detect", "scale", "backfill", "web", "workers")
 

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
 from anomalies.api.views import AnomalyViewSet
-from benchmarks.services import web
+from lab.bench import web
 from tests.factories import AnomalyFactory
 
 ANOMALIES = "/api/v1/anomalies/"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from inventory.services.demo import generate_bundle
+from lab.simulator import generate_bundle
 
 
 def _iso_date(value: str) -> date:

@@ -5,9 +5,9 @@ bundle_parse``) but kept in memory: nothing is written to the database, so an ev
 disturbs the data ops staff triage. Each day of the window gets its own ``DetectionInput`` of
 ``history_days`` days ending that day (a walk-forward backfill that never sees the future) and
 the same ``run_detectors`` the detection service calls; the findings are scored by
-``anomalies.scoring``.
+``lab.scoring``.
 
-``method="baseline"`` runs the seed method instead (``anomalies.detectors.baseline``), so both
+``method="baseline"`` runs the seed method instead (``lab.seed_method``), so both
 can be reported in one table.
 """
 
@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from anomalies import scoring
 from anomalies.detectors import REGISTRY
-from anomalies.detectors import baseline as baseline_detectors
 from anomalies.services.detection import run_detectors
 from anomalies.services.loading import HISTORY_DAYS, DetectionFrames
 from inventory.services.importing import BundleError, bundle_parse
+from lab import scoring
+from lab import seed_method as baseline_detectors
 
 DEFAULT_WINDOW_DAYS = 90
 FAST_MOVER_UNITS_PER_DAY = 5.0

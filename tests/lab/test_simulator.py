@@ -1,5 +1,5 @@
 """The demo / benchmark bundle generator: format, determinism, stock bookkeeping, confounders
-and injected events (``inventory.services.demo``)."""
+and injected events (``lab.simulator``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from inventory.services.demo import (
+from lab.simulator import (
     ANOMALY_TYPES,
     DEFAULT_END_DATE,
     EVENT_WINDOW_FRACTION,

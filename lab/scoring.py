@@ -1,6 +1,6 @@
 """Score detector findings against a ground truth: episodes, matching and the metrics table.
 
-Pure pandas/numpy (no Django): ``anomalies.services.evaluation`` drives a walk-forward run and
+Pure pandas/numpy (no Django): ``lab.evaluation`` drives a walk-forward run and
 hands the collected findings and the simulator's ``truth.csv`` here.
 
 Definitions (``docs/DETECTION.md`` shows them with results):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anomalies import scoring
+from lab import scoring
 
 T = pd.Timestamp
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import IsolationForest
 
-from .base import DetectionInput, empty_findings, make_findings
+from anomalies.detectors.base import DetectionInput, empty_findings, make_findings
 
 RULE_SHARE = 0.3
 RULE_DAYS = 3

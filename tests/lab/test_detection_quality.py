@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from anomalies.services.evaluation import detection_evaluate
-from inventory.services.demo import generate_bundle
+from lab.evaluation import detection_evaluate
+from lab.simulator import generate_bundle
 
 TARGETS = {
     # type: (recall, precision, median delay in days)

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from benchmarks.services import phases
-from benchmarks.services.report import report_rows, report_table
+from lab.bench import phases
+from lab.bench.report import report_rows, report_table
 from tests.factories import AnomalyFactory
 
 
@@ -104,7 +104,7 @@ def test_phases_report_what_they_did_on_a_small_bundle(tmp_path, monkeypatch):
     """Import, detection (whole and restricted) and backfill phases on a 3 x 30 bundle: the
     figures they return are the bundle's and the run's, not made up."""
     from inventory.models import DailySales, StockLevel
-    from inventory.services.demo import generate_bundle
+    from lab.simulator import generate_bundle
 
     monkeypatch.setattr(phases, "database_check_disposable", lambda: None)
     generate_bundle(out_dir=tmp_path, seed=5, n_locations=3, n_skus=30, n_days=130)

@@ -124,7 +124,7 @@ def bundle_ensure(*, size: Size, root: Path, progress: Progress) -> dict[str, An
 
     Returns its folder, row counts per file and the generation time (0 when reused).
     """
-    from inventory.services.demo import generate_bundle
+    from lab.simulator import generate_bundle
 
     folder = root / f"{size.name}-{size.locations}x{size.skus}x{size.days}-seed{SEED}"
     done = folder / ".complete"
@@ -440,13 +440,13 @@ def phase_web(
     issue's target) and unfiltered, over HTTP and in-process; the anomaly admin changelist
     (plain, filtered, page 2) with its query count; then ``clients`` concurrent clients for
     ``load_seconds`` on the filtered list, cycling over every seeded location."""
-    from benchmarks.services import web
-    from benchmarks.services.anomaly_seed import (
+    from inventory.models import Location
+    from lab.bench import web
+    from lab.bench.anomaly_seed import (
         SEED_LOCATION_PREFIX,
         anomalies_seed,
         anomalies_seed_clear,
     )
-    from inventory.models import Location
 
     progress(f"  seeding {anomalies:,} anomalies")
     anomalies_seed_clear()

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from benchmarks.services import phases
+from lab.bench import phases
 
 PHASES = ("migrate", "generate", "import", "detect", "backfill", "web", "workers")
 

@@ -12,12 +12,12 @@ from decimal import Decimal
 import pytest
 from django.core.management import CommandError, call_command
 
-from anomalies.management.commands.demo_walkthrough import TruthEvent, is_real
 from anomalies.models import Anomaly, AnomalyStatus
 from anomalies.services.detection import detection_backfill
 from inventory.models import StockAdjustment
-from inventory.services.demo import generate_bundle
 from inventory.services.importing import bundle_import
+from lab.walkthrough import TruthEvent, is_real
+from lab.simulator import generate_bundle
 from outcomes.models import Outcome
 from tests.factories import AnomalyFactory, LocationFactory, ProductFactory
 

@@ -20,8 +20,9 @@ from anomalies.models import (
     DismissReason,
     Severity,
 )
-from benchmarks.services import anomaly_seed
-from benchmarks.services.anomaly_seed import (
+from inventory.models import Location, Product
+from lab.bench import anomaly_seed
+from lab.bench.anomaly_seed import (
     SEED_LOCATION_PREFIX,
     SEED_SKU_PREFIX,
     SEED_SPAN_DAYS,
@@ -31,7 +32,6 @@ from benchmarks.services.anomaly_seed import (
     seed_frame,
     seed_keys,
 )
-from inventory.models import Location, Product
 from outcomes.models import CycleCount
 from tests.factories import AnomalyFactory
 
