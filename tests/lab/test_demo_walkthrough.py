@@ -16,8 +16,8 @@ from anomalies.models import Anomaly, AnomalyStatus
 from anomalies.services.detection import detection_backfill
 from inventory.models import StockAdjustment
 from inventory.services.importing import bundle_import
-from lab.walkthrough import TruthEvent, is_real
 from lab.simulator import generate_bundle
+from lab.walkthrough import TruthEvent, is_real
 from outcomes.models import Outcome
 from tests.factories import AnomalyFactory, LocationFactory, ProductFactory
 

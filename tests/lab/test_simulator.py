@@ -192,12 +192,18 @@ def test_no_sales_or_deliveries_on_closed_days(demo):
 
 
 def test_pos_outage_store_has_no_sales_rows_that_day_although_it_traded(demo):
-    for row in demo.events("pos_outage").itertuples():
+    outages = demo.events("pos_outage")
+    # The default demo schedules about one outage per store per 108 event-window days.
+    assert len(outages) >= 1
+    for row in outages.itertuples():
         assert row.sku == ""
         assert demo.sales.query("date == @row.start_date and location == @row.location").empty
         events = demo.calendar.query("date == @row.start_date and location in ['', @row.location]")
         assert not events["event"].str.contains("closed").any()
         assert row.value_at_risk > 0
+        # It traded: shelves emptied (book stock fell with no sale recorded) at that store.
+        day, cols = demo.day[row.start_date], demo.location_columns(row.location)
+        assert demo.residual[day, cols].sum() < 0
 
 
 def test_promotions_raise_average_sales_and_are_followed_by_a_dip(demo):

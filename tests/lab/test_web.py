@@ -144,11 +144,18 @@ def test_bench_superuser_is_removed_with_its_token(transactional_db):
     assert not Token.objects.filter(key=credentials.token).exists()
 
 
+# Only guards against a hang: no test may depend on how fast this shared machine is, so the
+# server may take as long as a loaded machine needs to start and answer.
+HANG_GUARD_S = 600.0
+
+
 def test_gunicorn_server_serves_and_stops():
     # An unauthenticated API request is refused before any database access, so this works
     # whatever database the subprocess is pointed at.
-    with web.gunicorn_server(workers=1) as base_url:
-        report = web.latency_measure(f"{base_url}{ANOMALIES}", requests=2, warmup=0)
+    with web.gunicorn_server(workers=1, start_timeout_s=HANG_GUARD_S) as base_url:
+        report = web.latency_measure(
+            f"{base_url}{ANOMALIES}", requests=2, warmup=0, timeout_s=HANG_GUARD_S
+        )
         assert base_url.startswith(f"http://{web.LOOPBACK}:")
         assert report.errors == 2
         assert report.error_messages[0].startswith("HTTP 403")
@@ -160,6 +167,10 @@ def test_gunicorn_server_serves_and_stops():
 def test_gunicorn_server_that_cannot_start_raises_with_its_log():
     with (
         pytest.raises(web.ServerError, match="exited"),
-        web.gunicorn_server(workers=1, extra_env={"DJANGO_SETTINGS_MODULE": "no.such.settings"}),
+        web.gunicorn_server(
+            workers=1,
+            extra_env={"DJANGO_SETTINGS_MODULE": "no.such.settings"},
+            start_timeout_s=HANG_GUARD_S,
+        ),
     ):
         pass  # pragma: no cover

@@ -422,5 +422,18 @@ def test_channel_targets_are_validated(kind, target, error, db):
     assert exc.value.message_dict["target"] == [error]
 
 
-def test_reasons_are_the_two_of_the_issue():
-    assert NotificationReason.values == ["critical", "unacknowledged"]
+def test_every_reason_is_selected_logged_once_and_explained_in_the_message(stores):
+    # A critical anomaly open for a day qualifies for every reason there is: each reason must
+    # have a selection rule, a log row and a line of text (a reason added to the enum without
+    # them fails here).
+    s1, _ = stores
+    email_channel()
+    anomaly = raised(AnomalyFactory(location=s1, severity=Severity.CRITICAL), hours_ago=30)
+
+    report = notifications_send(now=NOW)
+
+    # One message; one entry per reason (the log has a row per channel, anomaly and reason).
+    assert (report.messages_sent, report.entries_sent) == (1, len(NotificationReason.values))
+    logged = NotificationLog.objects.filter(anomaly=anomaly).values_list("reason", flat=True)
+    assert sorted(logged) == sorted(NotificationReason.values)
+    assert "new critical; open 30 h, not acknowledged" in mail.outbox[0].body
