@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
 from anomalies.api.views import AnomalyViewSet
-from lab.bench import web
+from lab.bench import server, web
 from tests.factories import AnomalyFactory
 
 ANOMALIES = "/api/v1/anomalies/"
@@ -68,7 +68,7 @@ def test_latency_counts_server_errors(live_server, credentials, monkeypatch):
 
 def test_latency_counts_refused_connections_and_has_no_times():
     report = web.latency_measure(
-        f"http://{web.LOOPBACK}:{web.free_port()}/", requests=2, warmup=0, timeout_s=2
+        f"http://{server.LOOPBACK}:{server.free_port()}/", requests=2, warmup=0, timeout_s=2
     )
 
     assert report.errors == 2
@@ -152,11 +152,11 @@ HANG_GUARD_S = 600.0
 def test_gunicorn_server_serves_and_stops():
     # An unauthenticated API request is refused before any database access, so this works
     # whatever database the subprocess is pointed at.
-    with web.gunicorn_server(workers=1, start_timeout_s=HANG_GUARD_S) as base_url:
+    with server.gunicorn_server(workers=1, start_timeout_s=HANG_GUARD_S) as base_url:
         report = web.latency_measure(
             f"{base_url}{ANOMALIES}", requests=2, warmup=0, timeout_s=HANG_GUARD_S
         )
-        assert base_url.startswith(f"http://{web.LOOPBACK}:")
+        assert base_url.startswith(f"http://{server.LOOPBACK}:")
         assert report.errors == 2
         assert report.error_messages[0].startswith("HTTP 403")
 
@@ -166,8 +166,8 @@ def test_gunicorn_server_serves_and_stops():
 
 def test_gunicorn_server_that_cannot_start_raises_with_its_log():
     with (
-        pytest.raises(web.ServerError, match="exited"),
-        web.gunicorn_server(
+        pytest.raises(server.ServerError, match="exited"),
+        server.gunicorn_server(
             workers=1,
             extra_env={"DJANGO_SETTINGS_MODULE": "no.such.settings"},
             start_timeout_s=HANG_GUARD_S,

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from lab.bench import phases
+from lab.bench import phases, serving
 
 PHASES = ("migrate", "generate", "import", "detect", "backfill", "web", "workers")
 
@@ -60,7 +60,7 @@ class Command(BaseCommand):
             elif phase == "backfill":
                 result = phases.phase_backfill(days=options["days"], progress=progress)
             elif phase == "web":
-                result = phases.phase_web(
+                result = serving.phase_web(
                     anomalies=options["anomalies"],
                     clients=options["clients"],
                     load_seconds=options["load_seconds"],
@@ -69,7 +69,7 @@ class Command(BaseCommand):
                 )
             else:
                 counts = tuple(int(n) for n in options["workers"].split(",") if n.strip())
-                result = phases.phase_workers(
+                result = serving.phase_workers(
                     counts=counts,
                     chunk_locations=options["chunk_locations"],
                     broker=options["broker"],
