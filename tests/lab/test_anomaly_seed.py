@@ -25,13 +25,12 @@ from lab.bench import anomaly_seed
 from lab.bench.anomaly_seed import (
     SEED_LOCATION_PREFIX,
     SEED_SKU_PREFIX,
-    SEED_SPAN_DAYS,
     SEED_USER_PREFIX,
     anomalies_seed,
     anomalies_seed_clear,
-    seed_frame,
     seed_keys,
 )
+from lab.bench.seed_rows import COLUMNS, SEED_SPAN_DAYS, seed_frame
 from outcomes.models import CycleCount
 from tests.factories import AnomalyFactory
 
@@ -216,7 +215,7 @@ def test_seed_frame_draws_distinct_keys_that_avoid_the_taken_ones():
     assert len(set(keys(second))) == 1000
     assert not set(keys(first)) & set(keys(second))
     assert len(seed_keys(pd.concat([first, second]), **master)) == 1500
-    assert list(second.columns) == list(anomaly_seed.COLUMNS)
+    assert list(second.columns) == list(COLUMNS)
     assert second["first_detected_on"].is_monotonic_increasing  # insertion order
 
 
