@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anomalies.detectors import REGISTRY
+from anomalies.detectors import DAILY_SCHEDULE, REGISTRY, ScoreThreshold, detectors_scheduled
 from anomalies.detectors.base import FINDING_COLUMNS
 from tests.anomalies.detectors.builders import (
     AS_OF,
@@ -17,6 +20,8 @@ from tests.anomalies.detectors.builders import (
     day,
     make_input,
 )
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -46,6 +51,7 @@ def test_every_detector_returns_contract_findings_within_the_window(
     for spec in REGISTRY.values():
         found = spec.func(data, dict(spec.default_params))
         assert list(found.columns) == FINDING_COLUMNS
+        assert found.anomaly_type.isin(spec.anomaly_types).all(), spec.name
         assert {str(found[c].dtype) for c in ("start_date", "end_date")} == {"datetime64[ns]"}
         assert str(found["product_id"].dtype) == "Int64"
         assert str(found["location_id"].dtype) == "int64"
@@ -55,3 +61,36 @@ def test_every_detector_returns_contract_findings_within_the_window(
         assert found.explanation.map(lambda text: isinstance(text, str) and "nan" not in text).all()
         for details in found.details:
             json.dumps(details, allow_nan=False)
+
+
+def test_every_anomaly_type_is_raised_by_exactly_one_detector():
+    from anomalies.models import AnomalyType
+
+    raised = [t for spec in REGISTRY.values() for t in spec.anomaly_types]
+    assert sorted(raised) == sorted(AnomalyType.values)
+
+
+def test_score_threshold_parameters_are_detector_parameters():
+    for spec in REGISTRY.values():
+        if isinstance(spec.score_threshold, ScoreThreshold):
+            assert spec.score_threshold.param in spec.default_params, spec.name
+
+
+def test_the_daily_schedule_runs_the_detectors_without_a_schedule_of_their_own():
+    assert detectors_scheduled(DAILY_SCHEDULE) == (
+        "demand_spike",
+        "demand_drop",
+        "price_anomaly",
+        "inventory_discrepancy",
+    )
+
+
+def test_importing_the_registry_does_not_import_scipy_or_sklearn():
+    code = (
+        "import sys, anomalies.detectors; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'sklearn')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == "[]"
