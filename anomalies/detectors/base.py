@@ -33,14 +33,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
-
-if TYPE_CHECKING:
-    from .features import Grid
 
 FINDING_COLUMNS: list[str] = [
     "anomaly_type",
@@ -56,8 +52,6 @@ FINDING_COLUMNS: list[str] = [
     "explanation",
     "details",
 ]
-
-SEVERITIES: tuple[str, ...] = ("info", "warning", "critical")
 
 
 class MissingInput(Exception):
@@ -83,27 +77,17 @@ class DetectionInput:
     calendar: pd.DataFrame = field(default_factory=lambda: empty_frame(CALENDAR_DTYPES))
     currency: str = "£"
     # Builds the grid instead of the frames: a walk-forward backfill cuts each day's grid
-    # out of one grid of its whole window (``features.GridWindow``). It must return what
-    # ``features._build_grid`` would.
-    grid_factory: Callable[[], Grid] | None = field(default=None, repr=False, compare=False)
+    # out of one grid of its whole window (``grid.GridWindow``). It must return what
+    # ``grid.grid_from_frames`` builds from the frames (a ``grid.Grid``).
+    grid_factory: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+    # What detectors derive from this input once and share (``grid.build_grid`` keeps the
+    # grid here). A frozen dataclass may hold a mutable dict; it is not part of equality.
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def as_of_ts(self) -> pd.Timestamp:
         """``as_of`` as a pandas Timestamp (midnight)."""
         return pd.Timestamp(self.as_of)
-
-    @cached_property
-    def grid(self) -> Grid:
-        """The dense SKU-location × day arrays every detector works on (built on first use).
-
-        ``cached_property`` writes to the instance ``__dict__``, which a frozen dataclass
-        allows, so one input builds its grid once however many detectors read it.
-        """
-        if self.grid_factory is not None:
-            return self.grid_factory()
-        from .features import _build_grid
-
-        return _build_grid(self)
 
 
 SALES_DTYPES: dict[str, str] = {
@@ -192,12 +176,6 @@ def make_findings(columns: dict[str, object]) -> pd.DataFrame:
 _EMPTY_FINDINGS = make_findings({col: [] for col in FINDING_COLUMNS})
 
 
-def severity_from_z(z: np.ndarray | pd.Series) -> np.ndarray:
-    """Map absolute z-scores to severities: < 2 info, 2–3 warning, > 3 critical."""
-    z = np.abs(np.asarray(z, dtype="float64"))
-    return np.where(z > 3.0, "critical", np.where(z >= 2.0, "warning", "info"))
-
-
 def severity_from_probability(p: np.ndarray | pd.Series) -> np.ndarray:
     """Map a detector's probability that the finding is real to a severity.
 
@@ -207,8 +185,7 @@ def severity_from_probability(p: np.ndarray | pd.Series) -> np.ndarray:
     return np.where(p >= 0.99, "critical", np.where(p >= 0.9, "warning", "info"))
 
 
-def money(value: float, currency: str = "£") -> str:
-    """Format an amount for an explanation: ``£1,234`` (no pence above 100)."""
-    if abs(value) >= 100:
-        return f"{currency}{value:,.0f}"
-    return f"{currency}{value:,.2f}"
+def raise_severity(severity: np.ndarray, condition: np.ndarray) -> np.ndarray:
+    """Raise severities one level (info → warning → critical) where ``condition`` holds."""
+    raised = np.where(severity == "info", "warning", "critical")
+    return np.where(condition, raised, severity)

@@ -1,6 +1,6 @@
 """Demand spikes and drops: units sold far from the weekday's expected level.
 
-Method. Expected units ``mu`` come from ``features.fit_demand`` over the ``baseline_days``
+Method. Expected units ``mu`` come from ``demand_model.fit_demand`` over the ``baseline_days``
 before the day(s) tested (weekday-adjusted winsorised rate x the series' weekday factor,
 shrunk toward the location's; promotion, event, closed and sold-out days excluded), with an
 NB2 dispersion per series.
@@ -53,10 +53,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from . import features
-from .base import DetectionInput, empty_findings, make_findings, money
+from .arrays import days_after
+from .base import DetectionInput, empty_findings, make_findings
+from .demand_model import DemandModel, as_of_baseline, fit_demand, log_p_no_sales, nb_sd
+from .formatting import WEEKDAY_NAMES, fmt_count, fmt_date, fmt_units, json_number, money
+from .grid import Grid, build_grid, stockout, usable_days
 
 DEFAULT_PARAMS: dict[str, Any] = {
     # Trailing calendar days before the as-of day used for the baseline.
@@ -102,8 +104,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
 class _AsOfDay:
     """The as-of day's actual and expected units per series, and what explains a deviation."""
 
-    grid: features.Grid
-    model: features.DemandModel
+    grid: Grid
+    model: DemandModel
     units: np.ndarray  # (S,) sold on as_of
     expected: np.ndarray  # (S,) NaN where the model has no rate
     sd: np.ndarray  # (S,)
@@ -112,13 +114,13 @@ class _AsOfDay:
 
 
 def _as_of_day(data: DetectionInput, p: dict[str, Any]) -> _AsOfDay | None:
-    grid = features.build_grid(data)
+    grid = build_grid(data)
     if grid.n_series == 0 or grid.n_days < 2:
         return None
     last = grid.last
-    model = features.as_of_baseline(grid, int(p["baseline_days"]), float(p["winsor_mult"]))
+    model = as_of_baseline(grid, int(p["baseline_days"]), float(p["winsor_mult"]))
     expected = model.expected(grid, last)[:, 0]
-    sd = np.maximum(features.nb_sd(expected, model.dispersion), model.robust_sd)
+    sd = np.maximum(nb_sd(expected, model.dispersion), model.robust_sd)
     own_history = (
         np.isfinite(model.rate)
         & (model.baseline_days >= p["min_history_days"])
@@ -188,11 +190,11 @@ def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.Data
         "warning",
     )
 
-    weekday = features.WEEKDAY_NAMES[grid.weekday[last]]
+    weekday = WEEKDAY_NAMES[grid.weekday[last]]
     returned = grid.returned[rows, last]
     explanations, details = [], []
     for i, row in enumerate(rows):
-        sold = features.fmt_count(x[row])
+        sold = fmt_count(x[row])
         if is_cold[i]:
             selling_days = int((grid.units[row, :last] > 0).sum())
             lead = (
@@ -203,20 +205,20 @@ def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.Data
             level = f"{p['cold_start_quantile']:.1%} level"
             text = (
                 f"{lead}, {_times(score[i])} times the {level} of daily units per item at this "
-                f"location ({features.fmt_units(quantile[row])}); "
+                f"location ({fmt_units(quantile[row])}); "
                 f"{money(value[i], data.currency)} of goods"
             )
         else:
             multiple = _times(x[row] / max(mu[row], 1e-9))
-            previous = features.fmt_units(day.model.max_selling_units[row])
+            previous = fmt_units(day.model.max_selling_units[row])
             text = (
-                f"Sold {sold}, {multiple} times the expected {features.fmt_units(mu[row])} for a "
+                f"Sold {sold}, {multiple} times the expected {fmt_units(mu[row])} for a "
                 f"{weekday} (z = {z[row]:,.1f}; previous high {previous} in "
-                f"{last - grid.first_sale[row]} days); {features.fmt_count(excess[i])} extra "
+                f"{last - grid.first_sale[row]} days); {fmt_count(excess[i])} extra "
                 f"({money(value[i], data.currency)})"
             )
         if returned[i] >= 0.5 * x[row]:
-            text += f"; {features.fmt_count(returned[i])} returned or cancelled the same day"
+            text += f"; {fmt_count(returned[i])} returned or cancelled the same day"
         explanations.append(text + ".")
         details.append(
             {
@@ -224,8 +226,8 @@ def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.Data
                 "units_sold": int(x[row]),
                 "units_returned": int(returned[i]),
                 "expected_units": round(float(expected[i]), 3),
-                "z": features.json_number(z[row], 2),
-                "sd": features.json_number(day.sd[row], 3),
+                "z": json_number(z[row], 2),
+                "sd": json_number(day.sd[row], 3),
                 "population_quantile_units": round(float(quantile[row]), 1) if is_cold[i] else None,
                 "threshold_units": round(float(threshold[row]), 1) if is_cold[i] else None,
                 "weekday": weekday,
@@ -240,7 +242,7 @@ def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.Data
 def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataFrame:
     """Flag a run of days up to ``as_of`` selling far below the expected level (module doc)."""
     p = {**DEFAULT_PARAMS, **params}
-    grid = features.build_grid(data)
+    grid = build_grid(data)
     if grid.n_series == 0 or grid.n_days < 2:
         return empty_findings()
     last = grid.last
@@ -251,7 +253,7 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     # them leaves the run starting at their second column. ``recent`` holds those columns.
     first = max(last - max_run, 0)
     recent = slice(first, last + 1)
-    stockout = features.stockout(grid)[:, recent]
+    sold_out = stockout(grid)[:, recent]
     if grid.on_hand_ffill is not None:
         # Empty in the morning (and nothing received) is a stockout too.
         ffill = grid.on_hand_ffill
@@ -260,20 +262,20 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
             if first
             else np.concatenate([ffill[:, :1], ffill[:, :last]], axis=1)
         )
-        stockout = stockout | (before + grid.receipts[:, recent] <= 0)
+        sold_out = sold_out | (before + grid.receipts[:, recent] <= 0)
     # Days that neither count nor break a run: the calendar or a promotion explains them.
     post_promo = int(p["post_promo_days"])
     lookback = max(first - post_promo, 0)
     neutral = (
         grid.closed[:, recent]
         | grid.event[:, recent]
-        | features.days_after(grid.promo[:, lookback : last + 1], post_promo)[:, first - lookback :]
+        | days_after(grid.promo[:, lookback : last + 1], post_promo)[:, first - lookback :]
     )
 
     # 1. Find the current run of low days with a provisional baseline that ends yesterday.
-    provisional = features.as_of_baseline(grid, int(p["baseline_days"]), float(p["winsor_mult"]))
+    provisional = as_of_baseline(grid, int(p["baseline_days"]), float(p["winsor_mult"]))
     mu_all = np.nan_to_num(_without_uplift(grid, provisional, recent))
-    low = (grid.units[:, recent] <= ratio * mu_all) & (mu_all > 0) & ~neutral & ~stockout
+    low = (grid.units[:, recent] <= ratio * mu_all) & (mu_all > 0) & ~neutral & ~sold_out
     breaker = ~low & ~neutral
     last_break = np.where(breaker, cols[recent], -1).max(axis=1)
     run_start = np.maximum(last_break + 1, last - max_run + 1)
@@ -282,11 +284,11 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
         return empty_findings()
 
     # 2. Refit on the days before the run, so the drop cannot lower its own baseline.
-    usable = features.usable_days(grid) & (cols < run_start[:, None])
-    model = features.fit_demand(
+    usable = usable_days(grid) & (cols < run_start[:, None])
+    model = fit_demand(
         grid, usable, run_start - 1, int(p["baseline_days"]), float(p["winsor_mult"])
     )
-    in_run = (cols[recent] >= run_start[:, None]) & ~neutral & ~stockout
+    in_run = (cols[recent] >= run_start[:, None]) & ~neutral & ~sold_out
     mu = np.where(in_run, np.nan_to_num(_without_uplift(grid, model, recent)), 0.0)
     units = np.where(in_run, grid.units[:, recent], 0.0)
     expected, sold = mu.sum(axis=1), units.sum(axis=1)
@@ -312,7 +314,7 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     tail = _nb_tail(sold[rows], expected[rows], alpha_sum, upper=False)
     # P(sum <= sold) >= P(no sale at all), which the item's own zero days may make likelier
     # than the NB does (lumpy items).
-    tail = np.maximum(tail, np.exp(features.log_p_no_sales(model, mu, in_run)[rows]))
+    tail = np.maximum(tail, np.exp(log_p_no_sales(model, mu, in_run)[rows]))
     keep = tail < p["drop_max_p"]
     rows, tail = rows[keep], tail[keep]
     if not len(rows):
@@ -329,13 +331,13 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
         "critical",
         "warning",
     )
-    weekday = features.WEEKDAY_NAMES[grid.weekday[last]]
+    weekday = WEEKDAY_NAMES[grid.weekday[last]]
     explanations, details = [], []
     for i, row in enumerate(rows):
         when = (
             f"on this {weekday}"
             if days[i] == 1
-            else f"over {days[i]} days since {features.fmt_date(grid.dates[run_start[row]])}"
+            else f"over {days[i]} days since {fmt_date(grid.dates[run_start[row]])}"
         )
         promo = (
             " (promotion days counted at the ordinary level)"
@@ -343,15 +345,15 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
             else ""
         )
         text = (
-            f"Sold {features.fmt_count(sold[row])} {when}, "
+            f"Sold {fmt_count(sold[row])} {when}, "
             f"{1 - sold[row] / expected[row]:.0%} below the expected "
-            f"{features.fmt_units(expected[row])}{promo} (chance about 1 in {_one_in(tail[i])}); "
-            f"{features.fmt_count(missing[i])} short ({money(value[i], data.currency)})"
+            f"{fmt_units(expected[row])}{promo} (chance about 1 in {_one_in(tail[i])}); "
+            f"{fmt_count(missing[i])} short ({money(value[i], data.currency)})"
         )
         on_hand = None
         if grid.on_hand_ffill is not None and np.isfinite(grid.on_hand_ffill[row, last]):
             on_hand = int(grid.on_hand_ffill[row, last])
-            text += f" with {features.fmt_units(on_hand)} on hand"
+            text += f" with {fmt_units(on_hand)} on hand"
         explanations.append(text + ".")
         details.append(
             {
@@ -381,9 +383,7 @@ def detect_demand_drop(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     )
 
 
-def _without_uplift(
-    grid: features.Grid, model: features.DemandModel, cols: slice = slice(None)
-) -> np.ndarray:
+def _without_uplift(grid: Grid, model: DemandModel, cols: slice = slice(None)) -> np.ndarray:
     """(S, k) expected units on the ``cols`` with promotion days at the ordinary level.
 
     A drop on a promotion day is measured against the level without the promotion: the
@@ -394,7 +394,7 @@ def _without_uplift(
     return mu
 
 
-def _price(grid: features.Grid) -> np.ndarray:
+def _price(grid: Grid) -> np.ndarray:
     """Regular price per series, the as-of realized price where unknown, else 0."""
     price = grid.regular_price
     return np.where(np.isfinite(price), price, np.nan_to_num(grid.price[:, grid.last]))
@@ -402,6 +402,10 @@ def _price(grid: features.Grid) -> np.ndarray:
 
 def _nb_tail(x: np.ndarray, mu: np.ndarray, alpha: np.ndarray, *, upper: bool) -> np.ndarray:
     """NB2 tail probability: ``P(X >= x)`` if ``upper`` else ``P(X <= x)``."""
+    # Imported here, not at the top: scipy.stats takes about a second to import, and every
+    # process that imports the registry (web workers, management commands) would pay it.
+    from scipy import stats
+
     size = 1.0 / alpha
     prob = size / (size + mu)
     if upper:
@@ -425,7 +429,7 @@ def _one_in(p: float) -> str:
 
 def _findings(
     anomaly_type: str,
-    grid: features.Grid,
+    grid: Grid,
     rows: np.ndarray,
     severity: np.ndarray,
     score: np.ndarray,

@@ -7,7 +7,7 @@ point-of-sale data", M&SOM), with negative-binomial demand:
 1. For each SKU/location, the current zero run starts the day after its last sale and ends at
    ``as_of``. Only days that are open, free of calendar events and have book stock > 0 at the
    end of the day count as evidence (a closed day or a stockout explains a zero).
-2. Expected demand on each evidence day comes from ``features.fit_demand`` fitted on the
+2. Expected demand on each evidence day comes from ``demand_model.fit_demand`` fitted on the
    ``baseline_days`` up to the last sale (the run itself is excluded, so the quiet days cannot
    lower the rate that judges them): weekday-adjusted winsorised rate x weekday factor x
    promotion uplift (a zero run during a promotion is more suspicious).
@@ -38,15 +38,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import features
 from .base import (
     DetectionInput,
     MissingInput,
     empty_findings,
     make_findings,
-    money,
+    raise_severity,
     severity_from_probability,
 )
+from .demand_model import DemandModel, fit_demand, log_p_no_sales
+from .formatting import fmt_count, fmt_date, fmt_units, money
+from .grid import Grid, build_grid, memoised, usable_days
 
 ANOMALY_TYPE = "ghost_stock"
 
@@ -76,7 +78,7 @@ class ZeroRun:
     (S, D)); see steps 1-3 of the module docstring."""
 
     last_sale: np.ndarray  # (S,) column of the last sale, -1 if none
-    model: features.DemandModel  # fitted on the baseline up to the last sale
+    model: DemandModel  # fitted on the baseline up to the last sale
     evidence: np.ndarray  # (S, D) bool: open, no event, book stock > 0, after the last sale
     mu: np.ndarray  # (S, D) expected units on evidence days, 0 elsewhere
     log_p0: np.ndarray  # (S,) natural log of the probability of the run
@@ -84,16 +86,16 @@ class ZeroRun:
     testable: np.ndarray  # (S,) bool: enough history and evidence days to judge the run
 
 
-def zero_run_test(grid: features.Grid, p: dict[str, Any]) -> ZeroRun | None:
+def zero_run_test(grid: Grid, p: dict[str, Any]) -> ZeroRun | None:
     """Judge the current zero-sales run of every series (``p``: this module's parameters).
 
     Returns ``None`` when no series has a run (every item sold today or never sold). Used by
     this detector and by ``inventory_discrepancy`` (a write-down ending an improbable zero run
     is the count that found the ghost stock, not a new discrepancy), which share the result
-    (``features.memoised``).
+    (``memoised``).
     """
     key = ("zero_run_test", *(p[name] for name in _ZERO_RUN_PARAMS))
-    return features.memoised(grid, key, lambda: _zero_run_test(grid, p))
+    return memoised(grid, key, lambda: _zero_run_test(grid, p))
 
 
 # The parameters ``zero_run_test`` depends on.
@@ -106,7 +108,7 @@ _ZERO_RUN_PARAMS = (
 )
 
 
-def _zero_run_test(grid: features.Grid, p: dict[str, Any]) -> ZeroRun | None:
+def _zero_run_test(grid: Grid, p: dict[str, Any]) -> ZeroRun | None:
     last = grid.last
     cols = np.arange(grid.n_days)
     selling = grid.units > 0
@@ -114,17 +116,15 @@ def _zero_run_test(grid: features.Grid, p: dict[str, Any]) -> ZeroRun | None:
     candidate = (last_sale >= 0) & (last_sale < last)
     if not candidate.any() or grid.on_hand_ffill is None:
         return None
-    usable = features.usable_days(grid)
-    model = features.fit_demand(
-        grid, usable, last_sale, int(p["baseline_days"]), float(p["winsor_mult"])
-    )
+    usable = usable_days(grid)
+    model = fit_demand(grid, usable, last_sale, int(p["baseline_days"]), float(p["winsor_mult"]))
     in_run = cols > last_sale[:, None]
     evidence = in_run & ~grid.closed & ~grid.event & (grid.on_hand_ffill > 0)
     # Expected units on the evidence days only (runs are short next to the grid).
     mu = np.zeros(evidence.shape)
     rows, days = np.nonzero(evidence)
     mu[rows, days] = np.nan_to_num(model.expected_at(grid, rows, days))
-    log_p0 = features.log_p_no_sales(model, mu, evidence)
+    log_p0 = log_p_no_sales(model, mu, evidence)
     zero_days = evidence.sum(axis=1)
     testable = (
         candidate
@@ -141,7 +141,7 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     if data.stock is None or data.stock.empty:
         raise MissingInput("Ghost-stock detection needs book stock; none was imported.")
     p = {**DEFAULT_PARAMS, **params}
-    grid = features.build_grid(data)
+    grid = build_grid(data)
     if grid.n_series == 0 or grid.on_hand_ffill is None:
         return empty_findings()
 
@@ -175,7 +175,7 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     price = np.nan_to_num(grid.regular_price[rows])
     on_hand = on_hand_now[rows]
     value = on_hand * price
-    severity = features.raise_severity(
+    severity = raise_severity(
         severity_from_probability(probability), value >= p["critical_value_at_risk"]
     )
     severity = np.where((value < p["minor_value"]) & (severity == "critical"), "warning", severity)
@@ -190,15 +190,15 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
         days = int(zero_days[row])
         per_day = expected_total[i] / days
         text = (
-            f"No sales for {days} days (since {features.fmt_date(start_dates[i])}) although "
-            f"{features.fmt_units(per_day)} units/day were expected "
-            f"({features.fmt_units(expected_total[i])} in total"
+            f"No sales for {days} days (since {fmt_date(start_dates[i])}) although "
+            f"{fmt_units(per_day)} units/day were expected "
+            f"({fmt_units(expected_total[i])} in total"
             + (f", {promo_days[i]} days on promotion" if promo_days[i] else "")
-            + f"); {features.fmt_count(on_hand[i])} on hand "
+            + f"); {fmt_count(on_hand[i])} on hand "
             f"({money(value[i], data.currency)} at risk)"
         )
         if received[i] > 0:
-            text += f"; {features.fmt_count(received[i])} received since, none sold"
+            text += f"; {fmt_count(received[i])} received since, none sold"
         explanations.append(text + ".")
         details.append(
             {

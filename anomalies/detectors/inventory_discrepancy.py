@@ -43,8 +43,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import features, ghost_stock
-from .base import DetectionInput, MissingInput, empty_findings, make_findings, money
+from . import ghost_stock
+from .base import DetectionInput, MissingInput, empty_findings, make_findings
+from .formatting import fmt_count, fmt_units, money
+from .grid import Grid, build_grid
 
 ANOMALY_TYPE = "inventory_discrepancy"
 OUTAGE_TYPE = "pos_outage"
@@ -73,7 +75,7 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
     if data.stock is None or data.stock.empty:
         raise MissingInput("Inventory reconciliation needs book stock; none was imported.")
     p = {**DEFAULT_PARAMS, **params}
-    grid = features.build_grid(data)
+    grid = build_grid(data)
     if grid.n_series == 0 or grid.on_hand is None or grid.n_days < 2:
         return empty_findings()
     d = grid.last
@@ -110,15 +112,13 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
     for i, row in enumerate(rows):
         direction = "rose" if u[i] > 0 else "fell"
         written_off = now[row] == 0 and u[i] == -before[row] and not received[row]
-        movements = (
-            f"received {features.fmt_units(received[row])}, sold {features.fmt_units(sold[row])}"
-        )
+        movements = f"received {fmt_units(received[row])}, sold {fmt_units(sold[row])}"
         if grid.returned[row, d]:
-            movements += f", returned {features.fmt_units(grid.returned[row, d])}"
+            movements += f", returned {fmt_units(grid.returned[row, d])}"
         explanations.append(
-            f"Book stock {direction} by {features.fmt_count(abs(u[i]))} more than "
-            f"receipts, sales and returns explain ({features.fmt_units(before[row])} → "
-            f"{features.fmt_units(now[row])}; {movements}); "
+            f"Book stock {direction} by {fmt_count(abs(u[i]))} more than "
+            f"receipts, sales and returns explain ({fmt_units(before[row])} → "
+            f"{fmt_units(now[row])}; {movements}); "
             f"{money(value[i], data.currency)} unaccounted for"
             + (" (written down to 0: a stock count?)." if written_off else ".")
         )
@@ -155,7 +155,7 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
 
 
 def _ghost_resolution(
-    grid: features.Grid, unexplained: np.ndarray, now: np.ndarray, p: dict[str, Any]
+    grid: Grid, unexplained: np.ndarray, now: np.ndarray, p: dict[str, Any]
 ) -> np.ndarray:
     """(S,) bool: today's write-down ends a zero-sales run that ghost-stock evidence explains."""
     write_down = (unexplained < 0) & (now <= p["min_units"])
@@ -168,7 +168,7 @@ def _ghost_resolution(
 
 
 def _outage_findings(
-    grid: features.Grid, rows_mask: np.ndarray, unexplained: np.ndarray, currency: str
+    grid: Grid, rows_mask: np.ndarray, unexplained: np.ndarray, currency: str
 ) -> pd.DataFrame:
     """One location-level finding per store whose flagged items in ``rows_mask`` it owns."""
     rows = np.flatnonzero(rows_mask)
@@ -193,8 +193,8 @@ def _outage_findings(
         direction = "fell" if units[li] < 0 else "rose"
         explanations.append(
             f"No sales were recorded at this store on an open day, yet book stock {direction} "
-            f"by {features.fmt_count(abs(units[li]))} across "
-            f"{features.fmt_count(items[li], 'item')} "
+            f"by {fmt_count(abs(units[li]))} across "
+            f"{fmt_count(items[li], 'item')} "
             f"({money(value[li], currency)} at shelf price): a till or sales-feed outage? "
             "The day's sales are probably missing."
         )

@@ -43,10 +43,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import IsolationForest
 
-from . import features
-from .base import DetectionInput, empty_findings, make_findings, money
+from .arrays import MAD_TO_SD
+from .base import DetectionInput, empty_findings, make_findings
+from .formatting import money
+from .grid import Grid, build_grid
 
 ANOMALY_TYPE = "ml_detected"
 
@@ -94,7 +95,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 
 
-def build_features(grid: features.Grid, active_days: int) -> tuple[np.ndarray, pd.DataFrame]:
+def build_features(grid: Grid, active_days: int) -> tuple[np.ndarray, pd.DataFrame]:
     """Feature rows (untransformed) for the series active in the last ``active_days`` days.
 
     Returns the series rows (indices into the grid) and a frame with ``FEATURES`` columns.
@@ -177,7 +178,7 @@ def robust_z(frame: pd.DataFrame) -> pd.DataFrame:
             q75, q25 = np.percentile(v, [75, 25])
             scale = max(
                 (q75 - q25) / IQR_TO_SD,
-                features.MAD_TO_SD * np.median(np.abs(v - centre)),
+                MAD_TO_SD * np.median(np.abs(v - centre)),
                 SCALE_FLOOR,
             )
         out[name] = (v - centre) / scale
@@ -187,7 +188,7 @@ def robust_z(frame: pd.DataFrame) -> pd.DataFrame:
 def detect_ml_outliers(data: DetectionInput, params: dict[str, Any]) -> pd.DataFrame:
     """Flag SKU/locations whose feature vector is isolated (see module doc)."""
     p = {**DEFAULT_PARAMS, **params}
-    grid = features.build_grid(data)
+    grid = build_grid(data)
     if grid.n_series == 0:
         return empty_findings()
     rows, raw = build_features(grid, int(p["active_days"]))
@@ -197,6 +198,10 @@ def detect_ml_outliers(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     z = robust_z(raw)
     if z.shape[1] == 0:
         return empty_findings()
+    # Imported here, not at the top: scikit-learn takes over a second to import, and every
+    # process that imports the registry (web workers, management commands) would pay it.
+    from sklearn.ensemble import IsolationForest
+
     forest = IsolationForest(
         n_estimators=int(p["n_estimators"]),
         max_samples=min(int(p["max_samples"]), n),

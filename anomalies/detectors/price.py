@@ -42,8 +42,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import features
-from .base import DetectionInput, empty_findings, make_findings, money
+from .arrays import sum_by_location, where_else_nan
+from .base import DetectionInput, empty_findings, make_findings
+from .formatting import fmt_count, fmt_date, money
+from .grid import Grid, build_grid
 
 ANOMALY_TYPE = "price_anomaly"
 
@@ -71,7 +73,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
 def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.DataFrame:
     """Flag SKU/locations whose realized price on ``as_of`` is far from reference (module doc)."""
     p = {**DEFAULT_PARAMS, **params}
-    grid = features.build_grid(data)
+    grid = build_grid(data)
     if grid.n_series == 0:
         return empty_findings()
     last = grid.last
@@ -110,13 +112,13 @@ def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.Dat
     groups, grouped = [], np.zeros(grid.n_series, dtype=bool)
     every: _PriceDays | None = None
     for direction, mask_now in (("high", high_now), ("low", low_now)):
-        counts_now = features.sum_by_location((mask_now & novel).astype(float), grid.loc_starts)
+        counts_now = sum_by_location((mask_now & novel).astype(float), grid.loc_starts)
         if not (counts_now >= p["group_min_items"]).any():
             continue
         # An event today: its start needs every item's history at the store.
         every = every or _PriceDays(grid, slice(None), slice(None), p)
         mask = every.high if direction == "high" else every.low
-        counts = features.sum_by_location(mask.astype(float), grid.loc_starts)  # (L, D)
+        counts = sum_by_location(mask.astype(float), grid.loc_starts)  # (L, D)
         counts[:, last] = counts_now
         event = counts >= p["group_min_items"]
         in_event = event[grid.loc_index, last] & mask_now & novel
@@ -161,11 +163,9 @@ def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.Dat
             how = f"{1 - r[i]:.0%} below {against}"
             impact = "not charged"
         days = int((grid.units[row, start[i] : last + 1] > 0).sum())
-        since = (
-            f" (anomalous on {days} selling days since {features.fmt_date(grid.dates[start[i]])})"
-        )
+        since = f" (anomalous on {days} selling days since {fmt_date(grid.dates[start[i]])})"
         explanations.append(
-            f"Sold {features.fmt_count(units[i])} at {money(realized[i], cur)} each, "
+            f"Sold {fmt_count(units[i])} at {money(realized[i], cur)} each, "
             f"{how}; {money(value[i], cur)} {impact}" + (since if days > 1 else "") + "."
         )
         details.append(
@@ -204,13 +204,13 @@ class _PriceDays:
     """Reference price, realized/reference ratio and anomalous days of the series ``rows``
     on the grid columns ``cols`` (arrays of shape (rows, cols); see the module doc)."""
 
-    def __init__(self, grid: features.Grid, rows, cols, p: dict[str, Any]):
+    def __init__(self, grid: Grid, rows, cols, p: dict[str, Any]):
         price, units = grid.price[rows, cols], grid.units[rows, cols]
         discount = np.clip(grid.discount_pct[rows, cols], 0.0, 100.0)
         self.reference = grid.regular_price[rows][:, None] * (1.0 - discount / 100.0)
         self.selling = (units > 0) & np.isfinite(price) & (self.reference > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            self.ratio = features.where_else_nan(price / self.reference, self.selling)
+            self.ratio = where_else_nan(price / self.reference, self.selling)
         self.value = np.abs(price - self.reference) * units
         valuable = self.value >= p["min_value_at_risk"]
         self.high = self.selling & (self.ratio >= p["high_ratio"]) & valuable
@@ -219,7 +219,7 @@ class _PriceDays:
 
 def _group_findings(
     data: DetectionInput,
-    grid: features.Grid,
+    grid: Grid,
     event: np.ndarray,
     in_event: np.ndarray,
     value_now: np.ndarray,

@@ -39,7 +39,7 @@ from anomalies.detectors.base import (
     DetectionInput,
     empty_frame,
 )
-from anomalies.detectors.features import Grid, GridWindow
+from anomalies.detectors.grid import Grid, GridWindow
 from inventory.models import (
     CalendarEvent,
     DailySales,

@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask, PeriodicTasks
 
+from anomalies.detectors import DAILY_SCHEDULE, detectors_scheduled
+
 SCHEDULED_TASK_NAME = "anomalies.detect_scheduled"
 
 
@@ -59,7 +61,7 @@ DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
         name="Daily detection: demand, price, discrepancy (05:00)",
         minute="0",
         hour="5",
-        detectors=("demand_spike", "demand_drop", "price_anomaly", "inventory_discrepancy"),
+        detectors=detectors_scheduled(DAILY_SCHEDULE),
         description="The remaining detectors, once a day after the nightly data load.",
     ),
     DefaultSchedule(

@@ -27,8 +27,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from anomalies.detectors import REGISTRY
-from anomalies.models import Anomaly, AnomalyType, DetectorConfig
+from anomalies.detectors import (
+    REGISTRY,
+    SCORE_IS_NEG_LOG10,
+    SCORE_IS_PARAM,
+    ScoreThreshold,
+)
+from anomalies.models import Anomaly, DetectorConfig
 from anomalies.services.detection import detector_settings
 from outcomes import metrics
 from outcomes.models import ProposalStatus, ThresholdProposal
@@ -73,44 +78,31 @@ def _score_from_p(p: float) -> float:
     return -math.log10(p)
 
 
-# detector → its score-threshold parameter, or why it has none. Parameter names are those of
-# the detector modules' DEFAULT_PARAMS (a test checks they exist).
+_TRANSFORMS: dict[str, tuple[Callable[[float], float], Callable[[float], float]]] = {
+    SCORE_IS_PARAM: (_identity, _identity),
+    SCORE_IS_NEG_LOG10: (_p_from_score, _score_from_p),
+}
+
+
+def _score_param(threshold: ScoreThreshold | str) -> ScoreParam | str:
+    """The registry's ``DetectorSpec.score_threshold`` with its transform as functions."""
+    if isinstance(threshold, str):
+        return threshold
+    to_param, to_score = _TRANSFORMS[threshold.transform]
+    return ScoreParam(
+        threshold.param,
+        to_param,
+        to_score,
+        stricter_is_larger=threshold.stricter_is_larger,
+        description=threshold.description,
+        exclude_details=threshold.exclude_details,
+    )
+
+
+# detector → its score-threshold parameter, or why it has none (from the registry; the
+# parameter names are those of the detectors' default_params, which a test checks).
 SCORE_PARAMS: dict[str, ScoreParam | str] = {
-    "ghost_stock": ScoreParam(
-        "min_p",
-        _p_from_score,
-        _score_from_p,
-        stricter_is_larger=False,
-        description="score = -log10 p of the zero run; flagged when p < min_p",
-    ),
-    "demand_drop": ScoreParam(
-        "drop_max_p",
-        _p_from_score,
-        _score_from_p,
-        stricter_is_larger=False,
-        description="score = -log10 tail probability of the run; flagged when it is below "
-        "drop_max_p",
-    ),
-    "demand_spike": ScoreParam(
-        "spike_z",
-        _identity,
-        _identity,
-        stricter_is_larger=True,
-        description="score = z of the day's units; flagged from spike_z (cold-start spikes "
-        "are scored on another scale and are left out)",
-        exclude_details={"rule": "cold_start"},
-    ),
-    "ml_detected": ScoreParam(
-        "score_threshold",
-        _identity,
-        _identity,
-        stricter_is_larger=True,
-        description="score = Isolation Forest anomaly score; flagged from score_threshold",
-    ),
-    "price_anomaly": "no single score threshold: high_ratio and low_ratio bound the two "
-    "directions separately (score = |log2 price ratio|; store-level findings count items)",
-    "inventory_discrepancy": "no single score threshold: the score is the unexplained change "
-    "over a tolerance made of min_units and tolerance_pct",
+    name: _score_param(spec.score_threshold) for name, spec in REGISTRY.items()
 }
 
 
@@ -129,7 +121,7 @@ def _round_sig(value: float, *, up: bool) -> float:
 
 
 def _types_of(detector: str) -> list[str]:
-    return [t for t in AnomalyType.values if metrics.detector_of(t) == detector]
+    return list(REGISTRY[detector].anomaly_types)
 
 
 def _preview_end() -> dt.date:

@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anomalies.detectors import features
 from anomalies.detectors.base import (
     CALENDAR_DTYPES,
     PROMOTION_DTYPES,
@@ -19,6 +18,7 @@ from anomalies.detectors.base import (
     SALES_DTYPES,
     STOCK_DTYPES,
 )
+from anomalies.detectors.grid import build_grid, grid_from_frames
 from anomalies.services import loading
 from anomalies.services.loading import (
     DetectionFrames,
@@ -201,7 +201,7 @@ def test_window_day_input_equals_that_days_load(retail):
         from_window = window.detection_input(as_of=day(i), history_days=10)
         loaded = detection_input_load(as_of=day(i), history_days=10, location_ids=locations[1:])
         assert_same_input(from_window, loaded)
-        assert_same_grid(from_window.grid, features._build_grid(loaded))
+        assert_same_grid(build_grid(from_window), grid_from_frames(loaded))
 
 
 def test_window_days_never_hold_rows_after_their_as_of(retail):
@@ -215,8 +215,8 @@ def test_window_days_never_hold_rows_after_their_as_of(retail):
             assert dates.empty or dates.min() >= pd.Timestamp(day(i - 5)), name
         assert (data.promotions["start_date"] <= pd.Timestamp(day(i))).all()
         assert (data.calendar["date"] <= pd.Timestamp(day(i))).all()
-        assert data.grid.dates[-1] == pd.Timestamp(day(i))
-        assert data.grid.n_days <= 6
+        assert build_grid(data).dates[-1] == pd.Timestamp(day(i))
+        assert build_grid(data).n_days <= 6
 
 
 def test_window_refuses_days_it_did_not_load(retail):
@@ -253,4 +253,4 @@ def test_frames_are_sorted_by_date_whatever_order_they_come_in():
     data = frames.detection_input(as_of=day(1), history_days=1)
 
     assert data.sales["units_sold"].tolist() == [4]
-    assert data.grid.units.tolist() == [[4.0]]
+    assert build_grid(data).units.tolist() == [[4.0]]

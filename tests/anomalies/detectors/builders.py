@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from anomalies.detectors import features
 from anomalies.detectors.base import (
     CALENDAR_DTYPES,
     PROMOTION_DTYPES,
@@ -23,6 +22,7 @@ from anomalies.detectors.base import (
     STOCK_DTYPES,
     DetectionInput,
 )
+from anomalies.detectors.grid import Grid
 
 AS_OF = dt.date(2024, 3, 31)  # a Sunday
 
@@ -152,9 +152,9 @@ def poisson_units(rate: float, n_days: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).poisson(rate, n_days)
 
 
-def assert_same_grid(a: features.Grid, b: features.Grid) -> None:
+def assert_same_grid(a: Grid, b: Grid) -> None:
     """Every field of two grids equal (arrays by dtype, shape and value, NaN == NaN)."""
-    for f in dataclasses.fields(features.Grid):
+    for f in dataclasses.fields(Grid):
         x, y = getattr(a, f.name), getattr(b, f.name)
         if f.name == "memo":
             continue

@@ -164,6 +164,20 @@ def test_stockout_is_neither_a_drop_nor_ghost_stock():
     assert detect_ghost_stock(data, {}).empty
 
 
+def test_zero_sales_run_with_stock_on_hand_is_left_to_ghost_stock():
+    units = np.r_[history(12, 60), [0, 0, 0]]
+    units[-4] = max(units[-4], 1)
+    on_shelf = make_input([Series(1, units, on_hand=100)])
+    # The same run without book stock: nothing says the shelf holds any, so it is a drop.
+    no_stock = make_input([Series(1, units)], with_stock=False)
+
+    assert detect_demand_drop(on_shelf, {}).empty
+    assert len(detect_ghost_stock(on_shelf, {})) == 1  # reported once, as ghost stock
+    found = detect_demand_drop(no_stock, {})
+    assert len(found) == 1
+    assert found.iloc[0].explanation.startswith("Sold 0 units over 3 days since 29 Mar")
+
+
 def test_sold_out_during_the_day_is_not_a_drop():
     units = with_today(history(20), 2)
     on_hand = np.r_[np.full(69, 50), [0]]

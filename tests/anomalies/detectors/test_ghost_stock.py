@@ -163,3 +163,45 @@ def test_findings_respect_the_contract_and_need_stock_on_hand(rate, zero_days, o
         json.dumps(details, allow_nan=False)
     if on_hand <= 0:
         assert 1 not in found.product_id.tolist()
+
+
+def test_a_run_is_as_sure_as_its_store_has_items_tested_today():
+    """The chance that some item of the store shows such a run by luck (Bonferroni over the
+    items tested at that location), not the item's own p, sets how sure a finding is."""
+
+    def ghost() -> np.ndarray:
+        units = np.r_[poisson_units(2, 60, seed=5), np.zeros(3, dtype=int)]
+        units[-4] = max(units[-4], 1)
+        return units
+
+    def quiet(seed: int) -> np.ndarray:
+        """A slow mover whose three days without a sale are ordinary: tested, not flagged."""
+        units = np.r_[poisson_units(0.4, 60, seed=seed), np.zeros(3, dtype=int)]
+        units[-4] = 1
+        return units
+
+    # Fifteen quiet items, not twenty: a store of twenty sellers silent today counts as closed.
+    quiet_items = [(10 + k, quiet(k)) for k in range(15)]
+    alone = make_input([Series(1, ghost(), on_hand=10)])
+    same_store = make_input(
+        [Series(1, ghost(), on_hand=10)] + [Series(p, u, on_hand=10) for p, u in quiet_items]
+    )
+    other_store = make_input(
+        [Series(1, ghost(), on_hand=10)]
+        + [Series(p, u, on_hand=10, location_id=2) for p, u in quiet_items]
+    )
+    params = {"min_p": 0.01}
+
+    def probability(data) -> tuple[float, float]:
+        found = detect_ghost_stock(data, params)
+        assert found["product_id"].tolist() == [1]
+        details = found.iloc[0].details
+        return details["p_zero_run"], details["probability"]
+
+    p0, sure = probability(alone)
+    assert sure == pytest.approx(1 - p0, abs=1e-4)
+    p0, sure = probability(same_store)
+    assert sure == pytest.approx(1 - 16 * p0, abs=1e-4)  # the item and the 15 quiet ones
+    assert sure < 0.95
+    p0, sure = probability(other_store)
+    assert sure == pytest.approx(1 - p0, abs=1e-4)  # per store: other stores do not count

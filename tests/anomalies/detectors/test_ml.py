@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from anomalies.detectors import features
 from anomalies.detectors.base import FINDING_COLUMNS
+from anomalies.detectors.grid import build_grid
 from anomalies.detectors.ml import build_features, detect_ml_outliers
 from tests.anomalies.detectors.builders import Series, make_input, poisson_units
 
@@ -64,7 +64,7 @@ def test_same_input_gives_same_findings():
 
 def test_features_cover_only_items_active_in_the_last_28_days():
     dormant = Series(500, np.r_[np.full(10, 3), np.zeros(32, dtype=int)], on_hand=5)
-    grid = features.build_grid(make_input([*normal_items(5), dormant]))
+    grid = build_grid(make_input([*normal_items(5), dormant]))
 
     rows, frame = build_features(grid, 28)
 

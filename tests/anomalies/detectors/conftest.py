@@ -1,1 +1,0 @@
-"""Fixtures for the detector tests (input builders live in ``builders``)."""
