@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.ensemble import IsolationForest
 
 from anomalies.detectors.base import DetectionInput, empty_findings, make_findings
+from anomalies.detectors.grid import build_grid
 
 RULE_SHARE = 0.3
 RULE_DAYS = 3
@@ -33,7 +34,7 @@ def detect_baseline(data: DetectionInput) -> pd.DataFrame:
     (type ``ml_detected``) cover the as-of day. Returns an empty frame when there is less
     than ``MEAN_DAYS + RULE_DAYS`` days of history.
     """
-    grid = data.grid
+    grid = build_grid(data)
     if grid.n_days < MEAN_DAYS + RULE_DAYS:
         return empty_findings()
     last = grid.last

@@ -13,7 +13,7 @@ tables everywhere, use a plain cursor.
 
 ``detection_window_load`` loads the rows of a whole walk-forward window once; its
 ``DetectionFrames`` cuts the ``DetectionInput`` of each day out of them and builds the dense
-grid of the window once (``anomalies.detectors.features.GridWindow``). The in-memory bundles of
+grid of the window once (``anomalies.detectors.grid.GridWindow``). The in-memory bundles of
 ``lab.evaluation`` use the same class.
 """
 
