@@ -57,3 +57,9 @@ def test_production_settings_can_leave_the_lab_out():
     assert {"bench", "bench_phase", "generate_demo_bundle", "evaluate_detection"} <= set(
         default["commands"]
     )
+
+
+def test_start_up_imports_neither_scipy_stats_nor_scikit_learn():
+    # Every manage.py call and every web worker loads settings, urls, views and the admin;
+    # only running a detector needs scipy.stats (demand) or scikit-learn (Isolation Forest).
+    assert _probe()["heavy"] == []
