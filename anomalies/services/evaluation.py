@@ -28,7 +28,7 @@ from anomalies.detectors import REGISTRY
 from anomalies.detectors import baseline as baseline_detectors
 from anomalies.services.detection import run_detectors
 from anomalies.services.loading import HISTORY_DAYS, DetectionFrames
-from inventory.services.importing import BundleError, bundle_parse
+from inventory.importing import BundleError, bundle_parse
 
 DEFAULT_WINDOW_DAYS = 90
 FAST_MOVER_UNITS_PER_DAY = 5.0

@@ -23,8 +23,8 @@ import pytest
 
 from anomalies.models import Anomaly, DetectorConfig
 from anomalies.services.detection import detection_backfill, detection_run
+from inventory.importing import bundle_import
 from inventory.services.demo import generate_bundle
-from inventory.services.importing import bundle_import
 
 pytestmark = pytest.mark.django_db
 

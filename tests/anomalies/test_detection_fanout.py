@@ -22,9 +22,9 @@ from anomalies.services.detection import (
     location_chunks_plan,
 )
 from benchmarks.services.phases import anomalies_snapshot
+from inventory.importing import bundle_import
 from inventory.models import Location
 from inventory.services.demo import generate_bundle
-from inventory.services.importing import bundle_import
 
 pytestmark = pytest.mark.django_db
 

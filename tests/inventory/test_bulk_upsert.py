@@ -12,9 +12,9 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
+from common import bulk
+from common.bulk import bulk_insert, bulk_upsert, copy_text, rows_prepare
 from inventory.models import DailySales, Location, Product
-from inventory.services import bulk
-from inventory.services.bulk import bulk_insert, bulk_upsert, copy_text, rows_prepare
 from tests.factories import LocationFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from inventory.importing import BundleError, bundle_import
+from inventory.importing import bundle as importing
 from inventory.models import (
     CalendarEvent,
     DailySales,
@@ -19,8 +21,6 @@ from inventory.models import (
     Receipt,
     StockLevel,
 )
-from inventory.services import importing
-from inventory.services.importing import BundleError, bundle_import
 from tests.factories import DailySalesFactory, LocationFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from common.bulk import bulk_insert
+from inventory.importing import BundleError, bundle_import
+from inventory.importing import bundle as importing
 from inventory.models import DailySales, Product, Receipt, StockLevel
-from inventory.services import importing
-from inventory.services.bulk import bulk_insert
-from inventory.services.importing import BundleError, bundle_import
 
 pytestmark = pytest.mark.django_db
 

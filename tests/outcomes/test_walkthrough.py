@@ -18,9 +18,9 @@ import pytest
 
 from anomalies.models import Anomaly, AnomalyType
 from anomalies.services.detection import detection_backfill
+from inventory.importing import bundle_import
 from inventory.models import StockLevel
 from inventory.services.demo import MIN_DAYS, MIN_SKUS, generate_bundle
-from inventory.services.importing import bundle_import
 from outcomes.services import dashboard_summary
 
 pytestmark = pytest.mark.django_db

@@ -35,9 +35,8 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from inventory.models import DailySales, Location, Product
-from inventory.services.bulk import bulk_upsert
-from inventory.services.importing import (
+from common.bulk import bulk_upsert
+from inventory.importing.bundle import (
     INT_MAX,
     PRICE_DECIMALS,
     BundleError,
@@ -48,6 +47,7 @@ from inventory.services.importing import (
     SheetValidator,
     strip_strings,
 )
+from inventory.models import DailySales, Location, Product
 
 # Lines per chunk read: bounds memory (a few hundred MB at most) for files of any length.
 CHUNK_LINES = 200_000

@@ -41,6 +41,13 @@ import pandas as pd
 from django.apps import apps
 from django.db import IntegrityError, connection, models, transaction
 
+from common.bulk import (
+    PreparedRows,
+    bulk_insert,
+    bulk_upsert,
+    column_types,
+    rows_prepare,
+)
 from inventory.models import (
     CalendarEvent,
     DailySales,
@@ -49,13 +56,6 @@ from inventory.models import (
     Promotion,
     Receipt,
     StockLevel,
-)
-from inventory.services.bulk import (
-    PreparedRows,
-    bulk_insert,
-    bulk_upsert,
-    column_types,
-    rows_prepare,
 )
 
 ERROR_LIMIT_PER_FILE = 20
