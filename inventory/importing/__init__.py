@@ -6,14 +6,9 @@ The public surface is this module; the submodules are the importers' internals.
 
 from __future__ import annotations
 
-from inventory.importing.bundle import (
-    BundleError,
-    FileSummary,
-    ImportSummary,
-    Progress,
-    bundle_import,
-    bundle_parse,
-)
+from inventory.importing.bundle import bundle_import, bundle_parse
+from inventory.importing.errors import BundleError
+from inventory.importing.summary import FileSummary, ImportSummary, Progress
 from inventory.importing.transactions import (
     PRESETS,
     TransactionMapping,

@@ -36,14 +36,11 @@ import pandas as pd
 from django.db import transaction
 
 from common.bulk import bulk_upsert
-from inventory.importing.bundle import (
+from inventory.importing.errors import BundleError, ErrorLog
+from inventory.importing.summary import FileSummary, ImportSummary, Progress
+from inventory.importing.validation import (
     INT_MAX,
     PRICE_DECIMALS,
-    BundleError,
-    ErrorLog,
-    FileSummary,
-    ImportSummary,
-    Progress,
     SheetValidator,
     strip_strings,
 )

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from inventory.importing import BundleError, bundle_import
-from inventory.importing import bundle as importing
+from inventory.importing import BundleError, bundle_import, master_data
 from inventory.models import (
     CalendarEvent,
     DailySales,
@@ -425,7 +424,7 @@ def test_a_failure_while_writing_the_last_file_rolls_back_the_whole_bundle(tmp_p
     def fail(frame, progress):
         raise RuntimeError("disk full")
 
-    monkeypatch.setitem(importing._WRITERS, "promotions.csv", fail)
+    monkeypatch.setitem(master_data._WRITERS, "promotions.csv", fail)
 
     with pytest.raises(RuntimeError, match="disk full"):
         bundle_import(directory=bundle(tmp_path))
