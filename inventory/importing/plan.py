@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from django.db import IntegrityError, connection, models
 
-from common.bulk import PreparedRows, bulk_insert, bulk_upsert, rows_prepare
+from common.bulk import bulk_insert, bulk_upsert
+from common.bulk_render import PreparedRows, rows_prepare
 from inventory.importing.facts import _FACT_KEYS, _Codes, _FactFile
 
 
