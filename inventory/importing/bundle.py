@@ -38,8 +38,6 @@ from inventory.models import Location, Product
 
 # SQLite page cache during an import, in KiB.
 SQLITE_CACHE_KIB = 256 * 1024
-
-
 REQUIRED_FILES = ("products.csv", "locations.csv", "sales.csv")
 OPTIONAL_FILES = ("inventory.csv", "receipts.csv", "calendar.csv", "promotions.csv")
 
