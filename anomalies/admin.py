@@ -49,11 +49,10 @@ from anomalies.services.triage import (
     anomaly_assign,
     anomaly_note_add,
 )
+from common.admin import BoundedCountPaginator, ReadOnlyAdminMixin
 from inventory.admin import (
-    BoundedCountPaginator,
     LocationListFilter,
     ProductCategoryListFilter,
-    ReadOnlyAdminMixin,
     RecentDaysListFilter,
 )
 from outcomes.services.cycle_counts import cycle_counts_request

@@ -24,7 +24,7 @@ from anomalies.models import (
     RunStatus,
     Severity,
 )
-from inventory.filters import MultiValueCharFilter
+from common.filters import MultiValueCharFilter
 from inventory.models import Location, Product
 
 

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class CommonConfig(AppConfig):
-    """Installed so that its templates (the admin's bounded paginator) are found."""
+    """Shared infrastructure with no models: bulk writes, admin helpers, filter helpers."""
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "common"

@@ -1,7 +1,8 @@
 """Admin for master data (editable) and the imported fact tables (read-only, huge).
 
-Also home of the small admin helpers the other apps reuse: a paginator that never counts a
-whole table, a "recent days" filter anchored on the data, location and category filters.
+Also home of the admin filters the other apps reuse: a "recent days" filter anchored on the
+data, location and category filters. (The read-only mixin and the bounded paginator are in
+``common.admin``.)
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import admin
-from django.core.paginator import Paginator
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest
-from django.utils.functional import cached_property
 
+from common.admin import BoundedCountPaginator, ReadOnlyAdminMixin
 from inventory.models import (
     CalendarEvent,
     DailySales,
@@ -25,43 +25,7 @@ from inventory.models import (
     StockLevel,
 )
 
-# --- shared helpers ----------------------------------------------------------------------------
-
-
-class ReadOnlyAdminMixin:
-    """For rows that only importers or services write: listed and viewed, never edited here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class BoundedCountPaginator(Paginator):
-    """Counts at most ``max_count`` rows, so a changelist never runs COUNT(*) over a huge table.
-
-    The count is ``SELECT COUNT(*) FROM (SELECT ... LIMIT max_count + 1)``: bounded work
-    whatever the table size. Past the bound the changelist offers ``max_count`` rows of pages
-    and says "more than"; narrowing with a filter or a search reaches the rest.
-    """
-
-    max_count = 10_000
-
-    @cached_property
-    def _bounded_count(self) -> int:
-        return self.object_list.order_by()[: self.max_count + 1].count()
-
-    @cached_property
-    def count(self) -> int:
-        return min(self._bounded_count, self.max_count)
-
-    @property
-    def count_is_capped(self) -> bool:
-        return self._bounded_count > self.max_count
+# --- shared list filters -----------------------------------------------------------------------
 
 
 class RecentDaysListFilter(admin.SimpleListFilter):

@@ -6,28 +6,10 @@ Repeat a parameter to match any of several values (``?sku=A&sku=B``).
 from __future__ import annotations
 
 import django_filters
-from django import forms
 from django.db.models import Q, QuerySet
 
+from common.filters import MultiValueCharFilter
 from inventory.models import Location, Product
-
-
-class _AnyValuesField(forms.MultipleChoiceField):
-    def valid_value(self, value: str) -> bool:
-        return True
-
-
-class MultiValueCharFilter(django_filters.MultipleChoiceFilter):
-    """Exact match on any of the given values (``?sku=A&sku=B``), with no fixed choices.
-
-    For natural keys (SKU, location code, username): an unknown value simply matches nothing.
-    """
-
-    field_class = _AnyValuesField
-
-    def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("distinct", False)
-        super().__init__(*args, **kwargs)
 
 
 class ProductFilterSet(django_filters.FilterSet):

@@ -1,6 +1,6 @@
 """Evaluate the detectors on a simulated bundle against its ground truth (``truth.csv``).
 
-The bundle is parsed and validated like an import (``inventory.services.importing.
+The bundle is parsed and validated like an import (``inventory.importing.
 bundle_parse``) but kept in memory: nothing is written to the database, so an evaluation never
 disturbs the data ops staff triage. Each day of the window gets its own ``DetectionInput`` of
 ``history_days`` days ending that day (a walk-forward backfill that never sees the future) and
@@ -26,7 +26,7 @@ import pandas as pd
 from anomalies.detectors import REGISTRY
 from anomalies.services.detection import run_detectors
 from anomalies.services.loading import HISTORY_DAYS, DetectionFrames
-from inventory.services.importing import BundleError, bundle_parse
+from inventory.importing import BundleError, bundle_parse
 from lab import scoring
 from lab import seed_method as baseline_detectors
 

@@ -6,7 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from inventory.admin import ReadOnlyAdminMixin
+from common.admin import ReadOnlyAdminMixin
 from notifications.models import NotificationChannel, NotificationLog
 from notifications.services import NotificationError, notification_channel_test
 

@@ -18,7 +18,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from inventory.admin import LocationListFilter, ReadOnlyAdminMixin
+from common.admin import ReadOnlyAdminMixin
+from inventory.admin import LocationListFilter
 from inventory.models import Location
 from outcomes.models import (
     CycleCount,

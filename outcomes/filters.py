@@ -10,7 +10,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 
 from anomalies.models import Anomaly, AnomalyType
-from inventory.filters import MultiValueCharFilter
+from common.filters import MultiValueCharFilter
 from inventory.models import Location, Product
 from outcomes.models import (
     ActionTaken,

@@ -155,7 +155,7 @@ def bundle_ensure(*, size: Size, root: Path, progress: Progress) -> dict[str, An
 
 def phase_import(*, folder: Path, progress: Progress) -> dict[str, Any]:
     """Empty the database and import the bundle in ``folder``; rows/s over all data rows."""
-    from inventory.services.importing import bundle_import
+    from inventory.importing import bundle_import
 
     tables_reset()
     last = [0.0]

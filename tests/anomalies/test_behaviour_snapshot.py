@@ -23,7 +23,7 @@ import pytest
 
 from anomalies.models import Anomaly, DetectorConfig
 from anomalies.services.detection import detection_backfill, detection_run
-from inventory.services.importing import bundle_import
+from inventory.importing import bundle_import
 from lab.simulator import generate_bundle
 
 pytestmark = pytest.mark.django_db

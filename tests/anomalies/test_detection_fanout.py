@@ -21,8 +21,8 @@ from anomalies.services.detection import (
     detection_run_start,
     location_chunks_plan,
 )
+from inventory.importing import bundle_import
 from inventory.models import Location
-from inventory.services.importing import bundle_import
 from lab.bench.phases import anomalies_snapshot
 from lab.simulator import generate_bundle
 

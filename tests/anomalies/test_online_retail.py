@@ -11,7 +11,7 @@ import pytest
 
 from anomalies.models import Anomaly
 from anomalies.services.detection import detection_run
-from inventory.services.transactions import PRESETS, transactions_import
+from inventory.importing import PRESETS, transactions_import
 from tests.conftest import ONLINE_RETAIL_FILE
 
 pytestmark = [

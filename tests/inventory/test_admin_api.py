@@ -11,7 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from inventory.admin import BoundedCountPaginator, DailySalesAdmin
+from common.admin import BoundedCountPaginator
+from inventory.admin import DailySalesAdmin
 from inventory.models import (
     CalendarEvent,
     DailySales,

@@ -12,9 +12,10 @@ import pytest
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
+from common import bulk, bulk_render
+from common.bulk import bulk_insert, bulk_upsert
+from common.bulk_render import copy_text, rows_prepare
 from inventory.models import DailySales, Location, Product
-from inventory.services import bulk
-from inventory.services.bulk import bulk_insert, bulk_upsert, copy_text, rows_prepare
 from tests.factories import LocationFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ SALES_UPDATES = ["units_sold", "units_returned", "unit_price"]
 def small_batches(monkeypatch):
     """Batches of 2 rows, so that a few rows exercise the batching on both backends."""
     monkeypatch.setattr(bulk, "SQLITE_BATCH_ROWS", 2)
-    monkeypatch.setattr(bulk, "POSTGRES_COPY_BATCH_ROWS", 2)
+    monkeypatch.setattr(bulk_render, "POSTGRES_COPY_BATCH_ROWS", 2)
 
 
 def sales_frame(product, location, units: list[int], prices: list[float]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from inventory.importing import BundleError, bundle_import, master_data
 from inventory.models import (
     CalendarEvent,
     DailySales,
@@ -19,8 +20,6 @@ from inventory.models import (
     Receipt,
     StockLevel,
 )
-from inventory.services import importing
-from inventory.services.importing import BundleError, bundle_import
 from tests.factories import DailySalesFactory, LocationFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -425,7 +424,7 @@ def test_a_failure_while_writing_the_last_file_rolls_back_the_whole_bundle(tmp_p
     def fail(frame, progress):
         raise RuntimeError("disk full")
 
-    monkeypatch.setitem(importing._WRITERS, "promotions.csv", fail)
+    monkeypatch.setitem(master_data._WRITERS, "promotions.csv", fail)
 
     with pytest.raises(RuntimeError, match="disk full"):
         bundle_import(directory=bundle(tmp_path))

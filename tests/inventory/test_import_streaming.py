@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
+from common.bulk import bulk_insert
+from inventory.importing import BundleError, bundle, bundle_import, streaming
+from inventory.importing import plan as write_plan
 from inventory.models import DailySales, Product, Receipt, StockLevel
-from inventory.services import importing
-from inventory.services.bulk import bulk_insert
-from inventory.services.importing import BundleError, bundle_import
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ SALES_HEADER = "date,sku,location,units,unit_price\n"
 @pytest.fixture
 def chunks_of_three(monkeypatch):
     """Fact files read three rows at a time: a handful of rows spans several chunks."""
-    monkeypatch.setattr(importing, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(streaming, "CHUNK_ROWS", 3)
 
 
 def day(number: int) -> str:
@@ -72,22 +72,22 @@ def stored_sales() -> dict[tuple, tuple]:
     }
 
 
-def every_row_may_exist(model, location_ids) -> importing._WritePlan:
+def every_row_may_exist(model, location_ids) -> write_plan._WritePlan:
     """An import plan under which no row is known to be new: everything is upserted."""
     size = len(location_ids)
-    return importing._WritePlan(
-        importing.connection.vendor,
+    return write_plan._WritePlan(
+        write_plan.connection.vendor,
         np.full(size, np.iinfo(np.int64).min),
         np.full(size, np.iinfo(np.int64).max),
     )
 
 
-def no_row_exists(model, location_ids) -> importing._WritePlan:
+def no_row_exists(model, location_ids) -> write_plan._WritePlan:
     """An import plan that takes every row for new (as if another transaction stored some
     of them after the import looked)."""
     size = len(location_ids)
-    return importing._WritePlan(
-        importing.connection.vendor,
+    return write_plan._WritePlan(
+        write_plan.connection.vendor,
         np.full(size, np.iinfo(np.int64).max),
         np.full(size, np.iinfo(np.int64).min),
     )
@@ -112,7 +112,7 @@ def test_an_error_in_a_later_chunk_rolls_back_the_chunks_already_written(
     bad one is read, and rolled back with the bundle."""
     inserted = []
     monkeypatch.setattr(
-        importing,
+        write_plan,
         "bulk_insert",
         lambda model, rows: inserted.append(rows.count) or bulk_insert(model, rows),
     )
@@ -206,7 +206,7 @@ def test_copy_and_upsert_paths_store_the_same_rows(tmp_path, monkeypatch, chunks
     bundle_import(directory=directory)
     expected = stored_sales()
     DailySales.objects.all().delete()
-    monkeypatch.setattr(importing, "_existing_days", plan)
+    monkeypatch.setattr(streaming, "_existing_days", plan)
 
     summary = bundle_import(directory=directory)
 
@@ -220,7 +220,7 @@ def test_rows_found_stored_after_all_are_upserted_instead_of_failing(
     """Another transaction may store a key the import took for new (a cycle count of
     today): the chunk is upserted instead."""
     bundle_import(directory=write_bundle(tmp_path / "first", sales_lines(range(1, 3))))
-    monkeypatch.setattr(importing, "_existing_days", no_row_exists)
+    monkeypatch.setattr(streaming, "_existing_days", no_row_exists)
 
     summary = bundle_import(
         directory=write_bundle(tmp_path / "second", sales_lines(range(2, 4), units=50))
@@ -271,7 +271,7 @@ def test_progress_counts_the_lines_of_each_fact_file(tmp_path, chunks_of_three):
 
 
 def test_command_reports_progress_per_chunk_of_a_large_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(importing, "CHUNK_ROWS", 20_000)
+    monkeypatch.setattr(streaming, "CHUNK_ROWS", 20_000)
     skus = [f"P{i:03d}" for i in range(300)]
     products = "sku,name,category,unit_price,unit_cost\n" + "".join(
         f"{sku},Product {sku},Misc,1.00,\n" for sku in skus
@@ -314,7 +314,7 @@ def test_a_large_import_refreshes_planner_statistics_on_postgresql(tmp_path, mon
 
     if connection.vendor != "postgresql":
         pytest.skip("ANALYZE after import is PostgreSQL-only")
-    monkeypatch.setattr(importing, "ANALYZE_MIN_ROWS", 5)
+    monkeypatch.setattr(bundle, "ANALYZE_MIN_ROWS", 5)
     summary = bundle_import(directory=write_bundle(tmp_path, sales_lines(range(1, 4))))
     assert "Planner statistics refreshed: inventory_dailysales" in summary.notes
     with connection.cursor() as cursor:
@@ -323,6 +323,6 @@ def test_a_large_import_refreshes_planner_statistics_on_postgresql(tmp_path, mon
             "WHERE relname = 'inventory_dailysales'"
         )
         assert cursor.fetchone() == (True,)
-    monkeypatch.setattr(importing, "ANALYZE_MIN_ROWS", 10**9)
+    monkeypatch.setattr(bundle, "ANALYZE_MIN_ROWS", 10**9)
     again = bundle_import(directory=write_bundle(tmp_path, sales_lines(range(4, 6))))
     assert not any("Planner statistics" in note for note in again.notes)

@@ -16,9 +16,8 @@ from django.core.management import CommandError, call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inventory.models import DailySales, Location, Product
-from inventory.services.importing import BundleError
-from inventory.services.transactions import (
+from inventory.importing import BundleError
+from inventory.importing.transactions import (
     PRESETS,
     TransactionMapping,
     aggregate_lines,
@@ -26,6 +25,7 @@ from inventory.services.transactions import (
     median_by_group,
     transactions_import,
 )
+from inventory.models import DailySales, Location, Product
 from tests.factories import ProductFactory
 
 ONLINE_RETAIL_FILE = (

@@ -14,8 +14,8 @@ from django.core.management import CommandError, call_command
 
 from anomalies.models import Anomaly, AnomalyStatus
 from anomalies.services.detection import detection_backfill
+from inventory.importing import bundle_import
 from inventory.models import StockAdjustment
-from inventory.services.importing import bundle_import
 from lab.simulator import generate_bundle
 from lab.walkthrough import TruthEvent, is_real
 from outcomes.models import Outcome

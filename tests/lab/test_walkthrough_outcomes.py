@@ -18,8 +18,8 @@ import pytest
 
 from anomalies.models import Anomaly, AnomalyType
 from anomalies.services.detection import detection_backfill
+from inventory.importing import bundle_import
 from inventory.models import StockLevel
-from inventory.services.importing import bundle_import
 from lab.simulator import MIN_DAYS, MIN_SKUS, generate_bundle
 from outcomes.services import dashboard_summary
 

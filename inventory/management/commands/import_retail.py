@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
-from inventory.services.importing import BundleError, bundle_import
+from inventory.importing import BundleError, bundle_import
 
 # Print progress about every tenth of a file; small files print nothing.
 PROGRESS_STEPS = 10

@@ -18,14 +18,14 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.management.commands.import_retail import ProgressPrinter
-from inventory.services.importing import BundleError
-from inventory.services.transactions import (
+from inventory.importing import (
     PRESETS,
+    BundleError,
     TransactionMapping,
     mapping_with,
     transactions_import,
 )
+from inventory.management.commands.import_retail import ProgressPrinter
 
 # Option name -> TransactionMapping field.
 COLUMN_OPTIONS = {

@@ -1,53 +1,31 @@
-"""Bulk writes of a pandas frame into one table, on PostgreSQL and SQLite.
-
-The importers write millions of fact rows; per-row ORM saves would take hours. This module
-writes a whole frame with a handful of statements:
-
-- ``bulk_insert``: rows known to be new. PostgreSQL: one ``COPY`` straight into the table;
-  SQLite: ``executemany`` of a plain ``INSERT``.
-- ``bulk_upsert``: rows that may exist. PostgreSQL: ``COPY`` into a temporary table, then one
-  ``INSERT ... SELECT ... ON CONFLICT (keys) DO UPDATE``; SQLite: ``executemany`` of
-  ``INSERT ... ON CONFLICT (keys) DO UPDATE`` in batches.
-
-Rows whose values are already stored are not rewritten (the ``DO UPDATE`` has a ``WHERE``
-clause), so re-importing the same data changes nothing and reports zero rows written.
+"""Rendering a pandas frame for a bulk write (``rows_prepare``): COPY data for PostgreSQL,
+parameter columns for SQLite. Pure: no database access, safe in any thread.
 
 Values are encoded once per distinct value of a column, not once per row (fact columns
 repeat a few thousand values over millions of rows), then gathered into rows with numpy. COPY
 uses PostgreSQL's binary format when every column type has an encoder here (the server then
 parses nothing: 5-8 % of its time in a bulk load), else the text format. A frame can be
-prepared (``rows_prepare``) in another thread than the one that writes it, so that an
-importer parses and renders the next chunk while the database stores this one.
-
-Only for tables whose natural key is a plain (non-partial) unique constraint; tables with
-partial unique constraints (``Promotion``, ``CalendarEvent``) are small and are upserted by
-matching in Python instead.
+prepared in another thread than the one that writes it (``common.bulk``), so that an importer
+parses and renders the next chunk while the database stores this one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import struct
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-from django.db import connection, models, transaction
 from psycopg.types.numeric import DecimalBinaryDumper
 
-# SQLite: rows per executemany call (bounds the Python-side list of tuples).
-SQLITE_BATCH_ROWS = 10_000
 # PostgreSQL: rows per COPY block (bounds the rendered data, ~40-60 bytes a fact row).
 POSTGRES_COPY_BATCH_ROWS = 250_000
 # Floats at most this large that hold a whole number are written without ".0", so that a
 # float column can fill an integer field.
 _EXACT_FLOAT_INT = 2**53
-
-RowProgress = Callable[[int, int], None]
-"""``progress(done_rows, total_rows)``, called after each batch."""
 
 
 @dataclass(frozen=True)
@@ -66,14 +44,6 @@ class PreparedRows:
     """SQLite: one list of Python values per column."""
 
 
-def column_types(model: type[models.Model], names: Sequence[str]) -> tuple[str, ...]:
-    """The database types of ``model``'s fields ``names`` (attribute names) on the default
-    connection, for ``rows_prepare``."""
-    fields = {f.attname: f for f in model._meta.concrete_fields}
-    fields.update({f.name: f for f in model._meta.concrete_fields})
-    return tuple(fields[name].db_type(connection) or "" for name in names)
-
-
 def rows_prepare(
     frame: pd.DataFrame, *, vendor: str, types: Sequence[str] | None = None
 ) -> PreparedRows:
@@ -85,9 +55,10 @@ def rows_prepare(
     decimals and integers (NaN is NULL; round decimals to the field's places first; whole
     numbers are written without a fraction), ``bool``, strings, and dates as ``datetime64``
     (the time of day is dropped) or ``YYYY-MM-DD`` strings. With the columns' database
-    ``types`` (``column_types``) PostgreSQL gets COPY's binary format when every type has a
-    binary encoder here (integers, numeric, date, boolean, text): the server then parses
-    nothing. Raises ``ValueError`` for a fraction in an integer column.
+    ``types`` (``common.bulk.column_types``) PostgreSQL gets COPY's binary format when every
+    type has a binary encoder here (integers, numeric, date, boolean, text): the server then
+    parses nothing. Raises ``ValueError`` for a fraction in an integer column and
+    ``NotImplementedError`` for another vendor.
     """
     columns = tuple(frame.columns)
     if vendor == "postgresql":
@@ -107,105 +78,6 @@ def rows_prepare(
         params = tuple(_python_values(frame[name]) for name in columns)
         return PreparedRows(vendor, columns, len(frame), params=params)
     raise NotImplementedError(f"bulk writes do not support {vendor}")
-
-
-def bulk_insert(
-    model: type[models.Model],
-    rows: pd.DataFrame | PreparedRows,
-    *,
-    progress: RowProgress | None = None,
-) -> int:
-    """Insert ``rows`` (a frame as for ``rows_prepare``, or its result) into ``model``'s
-    table; every row must be new.
-
-    Runs in its own ``transaction.atomic()`` (a savepoint when the caller already has one).
-    Returns the number of rows inserted. Raises ``django.db.IntegrityError`` when a row
-    repeats a stored key (nothing of the call is kept then).
-    """
-    prepared = _prepared(model, rows)
-    if not prepared.count:
-        return 0
-    table = model._meta.db_table
-    columns = [_column_name(model, name) for name in prepared.columns]
-    # wrap_database_errors: raw cursors raise the driver's errors, callers expect Django's.
-    with transaction.atomic(), connection.wrap_database_errors:
-        if connection.vendor == "postgresql":
-            with connection.connection.cursor() as cursor:
-                _copy(cursor, connection.ops.quote_name(table), columns, prepared, progress)
-            return prepared.count
-        return _executemany(_insert_sql(table, columns), prepared, progress, count_rows=False)
-
-
-def bulk_upsert(
-    model: type[models.Model],
-    rows: pd.DataFrame | PreparedRows,
-    key_fields: Sequence[str],
-    update_fields: Sequence[str],
-    *,
-    progress: RowProgress | None = None,
-) -> int:
-    """Insert ``rows`` into ``model``'s table, updating rows whose key exists.
-
-    ``rows`` is a frame (see ``rows_prepare`` for its columns and dtypes) or the result of
-    ``rows_prepare``; it must contain every ``key_fields`` and ``update_fields`` column and may
-    contain other insert-only columns. ``key_fields`` must be the fields of a non-partial
-    unique constraint of the table. With empty ``update_fields`` existing rows are left alone
-    (``DO NOTHING``).
-
-    Runs in its own ``transaction.atomic()`` (a savepoint when the caller already has one).
-    Returns the number of rows inserted or changed; rows already holding the same values are
-    not counted. Raises ``ValueError`` when a column is missing or a frame holds the same key
-    twice (the database would reject it halfway through); prepared rows are not checked for
-    repeated keys (the caller has).
-    """
-    meta = model._meta
-    names = list(rows.columns)
-    missing = [name for name in (*key_fields, *update_fields) if name not in names]
-    if missing:
-        raise ValueError(f"bulk_upsert({meta.label}): frame lacks column(s) {missing}")
-    if not key_fields:
-        raise ValueError(f"bulk_upsert({meta.label}): key_fields is empty")
-    if isinstance(rows, pd.DataFrame) and rows.duplicated(list(key_fields)).any():
-        raise ValueError(f"bulk_upsert({meta.label}): duplicate keys {list(key_fields)}")
-    prepared = _prepared(model, rows)
-    if not prepared.count:
-        return 0
-
-    columns = [_column_name(model, name) for name in names]
-    keys = [_column_name(model, name) for name in key_fields]
-    updates = [_column_name(model, name) for name in update_fields]
-    with transaction.atomic(), connection.wrap_database_errors:
-        if connection.vendor == "postgresql":
-            return _upsert_postgresql(meta.db_table, columns, keys, updates, prepared, progress)
-        sql = (
-            _insert_sql(meta.db_table, columns)
-            + " "
-            + _conflict_sql(keys, updates, alias=connection.ops.quote_name(meta.db_table))
-        )
-        return _executemany(sql, prepared, progress, count_rows=True)
-
-
-def _prepared(model: type[models.Model], rows: pd.DataFrame | PreparedRows) -> PreparedRows:
-    if isinstance(rows, PreparedRows):
-        if rows.vendor != connection.vendor:
-            raise ValueError(f"rows prepared for {rows.vendor}, writing to {connection.vendor}")
-        return rows
-    for name in rows.columns:
-        _column_name(model, name)
-    if rows.empty:
-        return PreparedRows(connection.vendor, tuple(rows.columns), 0)
-    types = column_types(model, list(rows.columns))
-    return rows_prepare(rows, vendor=connection.vendor, types=types)
-
-
-def _column_name(model: type[models.Model], attname: str) -> str:
-    for field in model._meta.concrete_fields:
-        if attname in (field.attname, field.name):
-            return field.column
-    raise ValueError(f"{model._meta.label} has no field {attname!r}")
-
-
-# --- rendering ---------------------------------------------------------------------------------
 
 
 def _distinct(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -230,6 +102,7 @@ def _texts(uniques: np.ndarray) -> list[str]:
 
 
 def _float_text(value: float) -> str:
+    """A float as text: a whole number up to 2**53 without ``.0``, else its ``repr``."""
     if value.is_integer() and abs(value) <= _EXACT_FLOAT_INT:
         return str(int(value))
     return repr(value)
@@ -274,22 +147,26 @@ _POSTGRES_EPOCH_DAYS = (dt.date(2000, 1, 1) - dt.date(1970, 1, 1)).days
 
 
 def _whole(value: object) -> int:
+    """``value`` as an int; raises ``ValueError`` for a float with a fraction."""
     if isinstance(value, float) and not value.is_integer():
         raise ValueError(f"{value!r} in an integer column")
     return int(value)
 
 
 def _binary_integers(fmt: str) -> BinaryEncoder:
+    """An encoder of integers as the ``struct`` format ``fmt`` (``q``, ``i``, ``h``)."""
     size = struct.calcsize(fmt)
     return lambda values: [struct.pack(f">i{fmt}", size, _whole(v)) for v in values.tolist()]
 
 
 def _binary_dates(values: np.ndarray) -> list[bytes]:
+    """Dates (``datetime64``) as days since 2000-01-01, PostgreSQL's binary date."""
     days = values.astype("datetime64[D]").astype(np.int64) - _POSTGRES_EPOCH_DAYS
     return [struct.pack(">ii", 4, day) for day in days.tolist()]
 
 
 def _binary_numerics(values: np.ndarray) -> list[bytes]:
+    """Floats, ints or Decimals as PostgreSQL's binary numeric (psycopg's encoder)."""
     dumper = DecimalBinaryDumper(Decimal)
     out = []
     for value in values.tolist():
@@ -300,10 +177,12 @@ def _binary_numerics(values: np.ndarray) -> list[bytes]:
 
 
 def _binary_booleans(values: np.ndarray) -> list[bytes]:
+    """Booleans as one byte each."""
     return [struct.pack(">i?", 1, bool(v)) for v in values.tolist()]
 
 
 def _binary_texts(values: np.ndarray) -> list[bytes]:
+    """Values as UTF-8 text (``str`` of each)."""
     encoded = [str(v).encode() for v in values.tolist()]
     return [struct.pack(">i", len(data)) + data for data in encoded]
 
@@ -386,92 +265,3 @@ def _python_values(series: pd.Series) -> list:
     table[: len(values)] = values
     table[-1] = None
     return table[codes].tolist()
-
-
-# --- writing -----------------------------------------------------------------------------------
-
-
-def _insert_sql(table: str, columns: list[str]) -> str:
-    qn = connection.ops.quote_name
-    placeholders = ", ".join("?" if connection.vendor == "sqlite" else "%s" for _ in columns)
-    return f"INSERT INTO {qn(table)} ({', '.join(map(qn, columns))}) VALUES ({placeholders})"
-
-
-def _conflict_sql(keys: list[str], updates: list[str], alias: str) -> str:
-    qn = connection.ops.quote_name
-    if not updates:
-        return f"ON CONFLICT ({', '.join(map(qn, keys))}) DO NOTHING"
-    sets = ", ".join(f"{qn(c)} = excluded.{qn(c)}" for c in updates)
-    if connection.vendor == "postgresql":
-        changed = (
-            f"ROW({', '.join(f'{alias}.{qn(c)}' for c in updates)}) IS DISTINCT FROM "
-            f"ROW({', '.join(f'excluded.{qn(c)}' for c in updates)})"
-        )
-    else:
-        changed = " OR ".join(f"{alias}.{qn(c)} IS NOT excluded.{qn(c)}" for c in updates)
-    return f"ON CONFLICT ({', '.join(map(qn, keys))}) DO UPDATE SET {sets} WHERE {changed}"
-
-
-def _executemany(
-    sql: str, prepared: PreparedRows, progress: RowProgress | None, *, count_rows: bool
-) -> int:
-    total = prepared.count
-    written = 0
-    # The raw sqlite3 connection: Django's cursor wrapper would rewrite the query per batch.
-    cursor = connection.connection.cursor()
-    try:
-        for start in range(0, total, SQLITE_BATCH_ROWS):
-            stop = min(start + SQLITE_BATCH_ROWS, total)
-            cursor.executemany(sql, zip(*(c[start:stop] for c in prepared.params), strict=True))
-            written += max(cursor.rowcount, 0) if count_rows else stop - start
-            if progress:
-                progress(stop, total)
-    finally:
-        cursor.close()
-    return written
-
-
-def _copy(cursor, table_sql: str, columns: list[str], prepared: PreparedRows, progress) -> None:
-    qn = connection.ops.quote_name
-    options = " (FORMAT binary)" if prepared.binary else ""
-    done = 0
-    with cursor.copy(
-        f"COPY {table_sql} ({', '.join(map(qn, columns))}) FROM STDIN{options}"
-    ) as copy:
-        if prepared.binary:
-            copy.write(COPY_BINARY_HEADER)
-        for rows, data in prepared.blocks:
-            copy.write(data)
-            done += rows
-            if progress:
-                progress(done, prepared.count)
-        if prepared.binary:
-            copy.write(COPY_BINARY_TRAILER)
-
-
-def _upsert_postgresql(
-    table: str,
-    columns: list[str],
-    keys: list[str],
-    updates: list[str],
-    prepared: PreparedRows,
-    progress: RowProgress | None,
-) -> int:
-    qn = connection.ops.quote_name
-    # Unique per call: within one outer transaction (tests, multi-file bundles) the same
-    # table can be upserted twice before ON COMMIT DROP fires.
-    tmp = f"tmp_upsert_{uuid.uuid4().hex[:12]}"
-    cols = ", ".join(map(qn, columns))
-    with connection.connection.cursor() as cursor:
-        # CREATE ... AS SELECT copies the column types only, not the NOT NULL id column.
-        cursor.execute(
-            f"CREATE TEMP TABLE {tmp} ON COMMIT DROP AS SELECT {cols} FROM {qn(table)} WITH NO DATA"
-        )
-        _copy(cursor, tmp, columns, prepared, progress)
-        cursor.execute(
-            f"INSERT INTO {qn(table)} AS target ({cols}) SELECT {cols} FROM {tmp} "
-            + _conflict_sql(keys, updates, alias="target")
-        )
-        written = max(cursor.rowcount, 0)
-        cursor.execute(f"DROP TABLE {tmp}")
-    return written

@@ -35,19 +35,16 @@ import numpy as np
 import pandas as pd
 from django.db import transaction
 
-from inventory.models import DailySales, Location, Product
-from inventory.services.bulk import bulk_upsert
-from inventory.services.importing import (
+from common.bulk import bulk_upsert
+from inventory.importing.errors import BundleError, ErrorLog
+from inventory.importing.summary import FileSummary, ImportSummary, Progress
+from inventory.importing.validation import (
     INT_MAX,
     PRICE_DECIMALS,
-    BundleError,
-    ErrorLog,
-    FileSummary,
-    ImportSummary,
-    Progress,
     SheetValidator,
     strip_strings,
 )
+from inventory.models import DailySales, Location, Product
 
 # Lines per chunk read: bounds memory (a few hundred MB at most) for files of any length.
 CHUNK_LINES = 200_000

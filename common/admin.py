@@ -1,0 +1,54 @@
+"""Admin helpers any app's ``ModelAdmin`` may use: a read-only mixin and a paginator that never
+counts a whole table.
+
+Model-agnostic; they import Django only.
+"""
+
+from __future__ import annotations
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest
+from django.utils.functional import cached_property
+
+
+class ReadOnlyAdminMixin:
+    """For rows that only importers or services write: listed and viewed, never edited here.
+
+    Mix in before ``admin.ModelAdmin``. The add, change and delete permission checks return
+    False whatever the user's permissions; viewing follows Django's usual view permission.
+    """
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class BoundedCountPaginator(Paginator):
+    """Counts at most ``max_count`` rows, so a changelist never runs COUNT(*) over a huge table.
+
+    Set as a ``ModelAdmin``'s ``paginator`` (with ``show_full_result_count = False``). The
+    count is ``SELECT COUNT(*) FROM (SELECT ... LIMIT max_count + 1)``: bounded work whatever
+    the table size. Past the bound ``count`` is ``max_count`` (the changelist offers that many
+    rows of pages) and ``count_is_capped`` is True (the template says "more than"); narrowing
+    with a filter or a search reaches the rest. ``object_list`` must be a queryset (its
+    ordering is cleared for the count).
+    """
+
+    max_count = 10_000
+
+    @cached_property
+    def _bounded_count(self) -> int:
+        return self.object_list.order_by()[: self.max_count + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._bounded_count, self.max_count)
+
+    @property
+    def count_is_capped(self) -> bool:
+        return self._bounded_count > self.max_count
