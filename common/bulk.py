@@ -26,7 +26,7 @@ supported (``NotImplementedError`` otherwise).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import pandas as pd
 from django.db import connection, models, transaction
@@ -205,11 +205,55 @@ def _executemany(
     return written
 
 
-def _copy(cursor, table_sql: str, columns: list[str], prepared: PreparedRows, progress) -> None:
+def copy_prepared(
+    table: str,
+    parts: Iterable[PreparedRows],
+    *,
+    total: int,
+    freeze: bool = False,
+    progress: RowProgress | None = None,
+) -> int:
+    """PostgreSQL: ``COPY`` ``parts`` (rows prepared for PostgreSQL with the same columns,
+    named by column) into ``table``, one ``COPY`` per part, inside the caller's transaction
+    (no savepoint of its own, so ``freeze=True`` works: ``COPY ... (FREEZE)`` needs the table
+    created or truncated in the current subtransaction). ``parts`` may be a generator, so a
+    large load is rendered one part at a time. ``progress(done, total)`` after each block.
+
+    Returns the rows copied. Raises ``NotImplementedError`` on another backend and Django's
+    database errors (``IntegrityError``, ...) from the server."""
+    if connection.vendor != "postgresql":
+        raise NotImplementedError(f"COPY needs PostgreSQL, not {connection.vendor}")
+    qn = connection.ops.quote_name
+    done = 0
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+        for prepared in parts:
+            step = _progress_offset(progress, done, total)
+            _copy(cursor, qn(table), list(prepared.columns), prepared, step, freeze=freeze)
+            done += prepared.count
+    return done
+
+
+def _progress_offset(progress: RowProgress | None, offset: int, total: int) -> RowProgress | None:
+    """``progress`` of a whole load, called with a part's own counts."""
+    if progress is None:
+        return None
+    return lambda done, _count: progress(offset + done, total)
+
+
+def _copy(
+    cursor,
+    table_sql: str,
+    columns: list[str],
+    prepared: PreparedRows,
+    progress,
+    *,
+    freeze: bool = False,
+) -> None:
     """PostgreSQL: ``COPY`` the prepared blocks into ``columns`` of ``table_sql`` (quoted) with
     the raw psycopg ``cursor``; ``progress(done, total)`` after each block."""
     qn = connection.ops.quote_name
-    options = " (FORMAT binary)" if prepared.binary else ""
+    flags = (["FORMAT binary"] if prepared.binary else []) + (["FREEZE"] if freeze else [])
+    options = f" ({', '.join(flags)})" if flags else ""
     done = 0
     with cursor.copy(
         f"COPY {table_sql} ({', '.join(map(qn, columns))}) FROM STDIN{options}"

@@ -45,7 +45,11 @@ class PreparedRows:
 
 
 def rows_prepare(
-    frame: pd.DataFrame, *, vendor: str, types: Sequence[str] | None = None
+    frame: pd.DataFrame,
+    *,
+    vendor: str,
+    types: Sequence[str] | None = None,
+    timestamps: Sequence[str] = (),
 ) -> PreparedRows:
     """Render ``frame`` for ``vendor`` ("postgresql" or "sqlite") without touching the database
     (safe in any thread).
@@ -57,9 +61,20 @@ def rows_prepare(
     (the time of day is dropped) or ``YYYY-MM-DD`` strings. With the columns' database
     ``types`` (``common.bulk.column_types``) PostgreSQL gets COPY's binary format when every
     type has a binary encoder here (integers, numeric, date, boolean, text): the server then
-    parses nothing. Raises ``ValueError`` for a fraction in an integer column and
-    ``NotImplementedError`` for another vendor.
+    parses nothing. Columns named in ``timestamps`` are naive ``datetime64`` in UTC whose time
+    of day is kept (to the second): ``YYYY-MM-DD HH:MM:SS+00:00`` for PostgreSQL, the naive
+    ``YYYY-MM-DD HH:MM:SS`` Django stores on SQLite. Raises ``ValueError`` for a fraction in
+    an integer column and ``NotImplementedError`` for another vendor.
     """
+    if timestamps:
+        frame = frame.assign(
+            **{name: _timestamp_texts(frame[name], vendor=vendor) for name in timestamps}
+        )
+        if types is not None:  # rendered as text: no binary encoder applies
+            types = [
+                "text" if name in timestamps else db_type
+                for name, db_type in zip(frame.columns, types, strict=True)
+            ]
     columns = tuple(frame.columns)
     if vendor == "postgresql":
         encoders = None
@@ -78,6 +93,16 @@ def rows_prepare(
         params = tuple(_python_values(frame[name]) for name in columns)
         return PreparedRows(vendor, columns, len(frame), params=params)
     raise NotImplementedError(f"bulk writes do not support {vendor}")
+
+
+def _timestamp_texts(series: pd.Series, *, vendor: str) -> pd.Series:
+    """Naive UTC ``datetime64`` values as timestamp text for ``vendor`` (``None`` for NaT)."""
+    values = series.to_numpy().astype("datetime64[s]")
+    text = np.char.replace(np.datetime_as_string(values, unit="s"), "T", " ").astype(object)
+    if vendor == "postgresql":
+        text = text + "+00:00"
+    text[np.isnat(values)] = None
+    return pd.Series(text, index=series.index, dtype=object)
 
 
 def _distinct(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:

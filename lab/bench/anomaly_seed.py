@@ -18,7 +18,7 @@ resolved and dismissed ones ``closed_at`` (dismissed: a ``dismiss_reason``), reg
 (open again after a resolve) ``regressed_at`` and ``regression_count >= 1``. Recent anomalies
 are mostly still being worked on; old ones mostly closed. ``last_run`` and ``parent`` are blank.
 
-Writing: PostgreSQL ``COPY ... FROM STDIN`` (psycopg 3, text format) straight into the table;
+Writing (``common.bulk``): PostgreSQL ``COPY ... FROM STDIN`` (text format) straight into the table;
 a load at least half the table's size drops its indexes and foreign keys and rebuilds them
 after (PostgreSQL's bulk-loading advice), and into an empty table it uses ``COPY FREEZE``.
 Then ``ANALYZE`` (plus ``VACUUM`` when the rows did not go in frozen) so plans and index-only
@@ -30,8 +30,8 @@ they collide neither with each other nor with earlier seeded rows, so seeding tw
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from decimal import Decimal
 
 import numpy as np
@@ -39,12 +39,14 @@ import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db import connection, models, transaction
 from django.utils import timezone
-from psycopg.copy import QueuedLibpqWriter
 
 from anomalies.models import (
     Anomaly,
     AnomalyType,
 )
+from common.bulk import bulk_insert, copy_prepared
+from common.bulk_load import constraints_dropped, is_bulk_load
+from common.bulk_render import rows_prepare
 from inventory.models import Location, Product
 from lab.bench.seed_rows import (
     COLUMNS,
@@ -59,13 +61,11 @@ SEED_SKU_PREFIX = "BENCH-SKU-"
 SEED_USER_PREFIX = "bench-ops-"
 SEED_CATEGORIES = ("Bench grocery", "Bench household", "Bench drinks", "Bench health", "Bench DIY")
 SEED_USERS = 5
-# PostgreSQL: rows per text block written to COPY; SQLite: rows per executemany.
+# PostgreSQL: rows rendered and written per COPY block.
 COPY_BATCH_ROWS = 100_000
-# PostgreSQL: inserting or deleting at least this many rows, and at least half as many as the
-# table holds, drops the indexes and foreign keys involved and rebuilds them afterwards.
-REBUILD_MIN_ROWS = 100_000
 REBUILD_MAINTENANCE_WORK_MEM = "256MB"
-SQLITE_BATCH_ROWS = 10_000
+# Columns whose time of day is stored (the others are dates).
+TIMESTAMP_COLUMNS = tuple(name for name in COLUMNS if name.endswith("_at"))
 SeedProgress = Callable[[int, int], None]
 """``progress(done_rows, total_rows)``, called after each written batch."""
 
@@ -170,8 +170,8 @@ def anomalies_seed_clear() -> int:
             table = Anomaly._meta.db_table
             rows = Anomaly.objects.filter(location_id__in=location_ids).count()
             with (
-                _constraints_dropped(table, indexes=False, referencing=True)
-                if _is_bulk(table, rows)
+                constraints_dropped(table, indexes=False, referencing=True)
+                if is_bulk_load(table, rows)
                 else nullcontext(),
                 connection.cursor() as cursor,
             ):
@@ -288,125 +288,19 @@ def seed_keys(
 # --- writing -----------------------------------------------------------------------------------
 
 
-def _copy_text(frame: pd.DataFrame) -> str:
-    """``frame`` as the text format of PostgreSQL's COPY: tab-separated, ``\\N`` for NULL,
-    timestamps ISO in UTC. Columns are formatted whole by numpy (C loops): formatting row by
-    row in Python would cost more than the database spends loading them."""
-    columns = []
-    for name in COLUMNS:
-        series = frame[name]
-        null = series.isna().to_numpy()
-        if pd.api.types.is_datetime64_any_dtype(series.dtype):
-            values = series.to_numpy()
-            if name.endswith("_at"):
-                text = np.datetime_as_string(values, unit="s", timezone="UTC").tolist()
-            else:  # a year of dates: format each distinct day once
-                days, index = np.unique(values.astype("datetime64[D]"), return_inverse=True)
-                text = np.datetime_as_string(days, unit="D")[index].tolist()
-        elif pd.api.types.is_numeric_dtype(series.dtype):
-            kind = "float64" if series.dtype.kind == "f" else "int64"
-            # repr of Python floats: the shortest text that reads back as the same number.
-            text = list(map(repr, series.to_numpy(dtype=kind, na_value=0).tolist()))
-        else:
-            strings = series.astype(str)
-            joined = "".join(strings.tolist())  # one C-speed scan instead of a regex per row
-            if any(char in joined for char in "\\\t\n\r"):
-                strings = (
-                    strings.str.replace("\\", "\\\\", regex=False)
-                    .str.replace("\t", "\\t", regex=False)
-                    .str.replace("\n", "\\n", regex=False)
-                    .str.replace("\r", "\\r", regex=False)
-                )
-            text = strings.tolist()
-        for row in np.flatnonzero(null).tolist():
-            text[row] = "\\N"
-        columns.append(text)
-    return "\n".join(map("\t".join, zip(*columns, strict=True))) + "\n"
-
-
-def _python_rows(frame: pd.DataFrame) -> list[tuple]:
-    """``frame`` as tuples of Python values for ``executemany`` (``None`` for NULL; naive UTC
-    timestamps, as Django stores them on SQLite)."""
-    columns = []
-    for name in COLUMNS:
-        series = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(series.dtype):
-            fmt = "%Y-%m-%d %H:%M:%S" if name.endswith("_at") else "%Y-%m-%d"
-            values = series.dt.strftime(fmt).to_numpy(dtype=object, na_value=None)
-            values[series.isna().to_numpy()] = None
-        else:
-            values = series.to_numpy(dtype=object, na_value=None, copy=True)
-            values[series.isna().to_numpy()] = None
-        columns.append(values.tolist())
-    return list(zip(*columns, strict=True))
-
-
-@contextmanager
-def _constraints_dropped(table: str, *, indexes: bool, referencing: bool) -> Iterator[None]:
-    """Drop some of ``table``'s indexes and foreign keys; recreate them from their saved
-    definitions on the way out.
-
-    ``indexes``: every index but the primary key's, and ``table``'s own foreign keys (for a
-    bulk insert). ``referencing``: the foreign keys of other tables (and of ``table`` itself)
-    pointing at ``table`` (for a bulk delete). That is PostgreSQL's advice for bulk loading
-    ("Populating a Database"): building an index once is far cheaper than updating it per row,
-    and adding a foreign key checks it with one join instead of a trigger per row.
-
-    Call inside the transaction of the load: DDL is transactional, so a failure leaves the
-    tables as they were. Holds exclusive locks on the tables involved until commit.
-    """
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        saved_indexes: list[tuple[str, str]] = []
-        if indexes:
-            cursor.execute(
-                "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
-                "JOIN pg_class i ON i.oid = x.indexrelid "
-                "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary "
-                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
-                [table],
-            )
-            saved_indexes = cursor.fetchall()
-        cursor.execute(
-            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) "
-            "FROM pg_constraint WHERE contype = 'f' "
-            "AND ((%s AND conrelid = %s::regclass) OR (%s AND confrelid = %s::regclass))",
-            [indexes, table, referencing, table],
-        )
-        foreign_keys = cursor.fetchall()
-        for owner, name, _definition in foreign_keys:
-            cursor.execute(f"ALTER TABLE {qn(owner)} DROP CONSTRAINT {qn(name)}")
-        for name, _definition in saved_indexes:
-            cursor.execute(f"DROP INDEX {qn(name)}")
-    yield
-    with connection.cursor() as cursor:
-        for _name, definition in saved_indexes:
-            cursor.execute(definition)
-        for owner, name, definition in foreign_keys:
-            cursor.execute(f"ALTER TABLE {qn(owner)} ADD CONSTRAINT {qn(name)} {definition}")
-
-
-def _is_bulk(table: str, rows: int) -> bool:
-    """Whether ``rows`` inserted into or deleted from ``table`` warrant dropping constraints."""
-    if connection.vendor != "postgresql" or rows < REBUILD_MIN_ROWS:
-        return False
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
-        return rows >= cursor.fetchone()[0] / 2
-
-
 def _copy_postgresql(frame: pd.DataFrame, progress: SeedProgress | None) -> bool:
     """COPY ``frame`` into the anomalies table; returns whether the rows went in frozen.
 
-    A bulk load (``_is_bulk``) rebuilds indexes and foreign keys afterwards. A bulk load into
-    an empty table (a fresh benchmark database) also truncates it (a no-op that PostgreSQL
+    A bulk load (``is_bulk_load``) rebuilds indexes and foreign keys afterwards. A bulk load
+    into an empty table (a fresh benchmark database) also truncates it (a no-op that PostgreSQL
     requires) and uses ``COPY FREEZE``: rows arrive frozen and all-visible, so they need no
-    ``VACUUM`` (which would otherwise rewrite every page to set hint bits).
+    ``VACUUM`` (which would otherwise rewrite every page to set hint bits). Rows are rendered
+    one block at a time (``common.bulk_render``), so memory stays at one block's text.
     """
     qn = connection.ops.quote_name
     table = Anomaly._meta.db_table
     total = len(frame)
-    rebuild = _is_bulk(table, total)
+    rebuild = is_bulk_load(table, total)
     freeze = False
     if rebuild:
         with connection.cursor() as cursor:
@@ -415,44 +309,33 @@ def _copy_postgresql(frame: pd.DataFrame, progress: SeedProgress | None) -> bool
             cursor.execute(f"LOCK TABLE {qn(table)} IN ACCESS EXCLUSIVE MODE")
             cursor.execute(f"SELECT NOT EXISTS (SELECT 1 FROM {qn(table)})")
             freeze = cursor.fetchone()[0]
-    sql = f"COPY {qn(table)} ({', '.join(map(qn, COLUMNS))}) FROM STDIN"
+    parts = (
+        rows_prepare(
+            _by_column(frame.iloc[begin : begin + COPY_BATCH_ROWS]),
+            vendor="postgresql",
+            timestamps=TIMESTAMP_COLUMNS,
+        )
+        for begin in range(0, total, COPY_BATCH_ROWS)
+    )
     with (
         # TRUNCATE needs the foreign keys that point at the table out of the way too.
-        _constraints_dropped(table, indexes=True, referencing=freeze) if rebuild else nullcontext()
+        constraints_dropped(table, indexes=True, referencing=freeze) if rebuild else nullcontext()
     ):
         if freeze:
             with connection.cursor() as cursor:
                 cursor.execute(f"TRUNCATE {qn(table)}")
-            sql += " (FREEZE)"
-        with (
-            connection.connection.cursor() as cursor,
-            # A writer thread sends one block while this thread formats the next.
-            cursor.copy(sql, writer=QueuedLibpqWriter(cursor)) as copy,
-        ):
-            for begin in range(0, total, COPY_BATCH_ROWS):
-                stop = min(begin + COPY_BATCH_ROWS, total)
-                copy.write(_copy_text(frame.iloc[begin:stop]))
-                if progress:
-                    progress(stop, total)
+        copy_prepared(table, parts, total=total, freeze=freeze, progress=progress)
     return freeze
 
 
 def _insert_sqlite(frame: pd.DataFrame, progress: SeedProgress | None) -> None:
-    qn = connection.ops.quote_name
-    total = len(frame)
-    sql = (
-        f"INSERT INTO {qn(Anomaly._meta.db_table)} ({', '.join(map(qn, COLUMNS))}) "
-        f"VALUES ({', '.join('?' for _ in COLUMNS)})"
-    )
-    cursor = connection.connection.cursor()
-    try:
-        for begin in range(0, total, SQLITE_BATCH_ROWS):
-            stop = min(begin + SQLITE_BATCH_ROWS, total)
-            cursor.executemany(sql, _python_rows(frame.iloc[begin:stop]))
-            if progress:
-                progress(stop, total)
-    finally:
-        cursor.close()
+    prepared = rows_prepare(_by_column(frame), vendor="sqlite", timestamps=TIMESTAMP_COLUMNS)
+    bulk_insert(Anomaly, prepared, progress=progress)
+
+
+def _by_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s ``COLUMNS`` renamed to the table's column names (the same here)."""
+    return frame.loc[:, list(COLUMNS)]
 
 
 __all__ = [

@@ -20,8 +20,8 @@ from anomalies.models import (
     DismissReason,
     Severity,
 )
+from common import bulk_load
 from inventory.models import Location, Product
-from lab.bench import anomaly_seed
 from lab.bench.anomaly_seed import (
     SEED_LOCATION_PREFIX,
     SEED_SKU_PREFIX,
@@ -233,7 +233,7 @@ def test_bulk_seed_and_clear_rebuild_every_index_and_foreign_key(monkeypatch):
             return set(cursor.fetchall())
 
     before = structures()
-    monkeypatch.setattr(anomaly_seed, "REBUILD_MIN_ROWS", 1)  # take the bulk path at 300 rows
+    monkeypatch.setattr(bulk_load, "REBUILD_MIN_ROWS", 1)  # take the bulk path at 300 rows
     anomalies_seed(count=300, locations=3, skus=10, as_of=AS_OF)  # empty table: COPY FREEZE
     assert structures() == before
     anomalies_seed(count=300, locations=3, skus=10, as_of=AS_OF)  # not empty: no TRUNCATE
