@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from anomalies.detectors import REGISTRY
 from anomalies.models import Anomaly, AnomalyType, DetectorConfig
-from anomalies.services.detection import detector_settings
+from anomalies.services.runs import detector_settings
 from outcomes import metrics
 from outcomes.models import ProposalStatus, ThresholdProposal
 from outcomes.services.loading import anomaly_frame_load

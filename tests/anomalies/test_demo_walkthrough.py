@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from anomalies.management.commands.demo_walkthrough import TruthEvent, is_real
 from anomalies.models import Anomaly, AnomalyStatus
-from anomalies.services.detection import detection_backfill
+from anomalies.services.runs import detection_backfill
 from inventory.models import StockAdjustment
 from inventory.services.demo import generate_bundle
 from inventory.services.importing import bundle_import

@@ -18,7 +18,7 @@ from django_celery_beat.models import PeriodicTask
 from anomalies.detectors.base import make_findings
 from anomalies.models import Anomaly, AnomalyActivity, AnomalyStatus
 from anomalies.services import triage
-from anomalies.services.detection import anomalies_persist
+from anomalies.services.persistence import anomalies_persist
 from anomalies.services.schedules import schedules_ensure
 from anomalies.services.triage import (
     Redetection,

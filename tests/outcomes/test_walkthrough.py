@@ -17,7 +17,7 @@ from unittest import mock
 import pytest
 
 from anomalies.models import Anomaly, AnomalyType
-from anomalies.services.detection import detection_backfill
+from anomalies.services.runs import detection_backfill
 from inventory.models import StockLevel
 from inventory.services.demo import MIN_DAYS, MIN_SKUS, generate_bundle
 from inventory.services.importing import bundle_import
