@@ -6,7 +6,7 @@ database's unique constraint on (type, SKU, location, start date) backs that up,
 of the same dates, or a chunk delivered twice, updates rows and never duplicates them.
 
 What a finding does to the triage state of the anomaly it extends (regress, wake) is decided
-by ``anomalies.services.triage.Redetections``; this module only matches and writes. Called by
+by ``anomalies.services.redetection.Redetections``; this module only matches and writes. Called by
 ``anomalies.services.runs`` once per chunk, inside the chunk's transaction.
 """
 
@@ -22,7 +22,7 @@ import pandas as pd
 from django.utils import timezone
 
 from anomalies.models import Anomaly, DetectionRun
-from anomalies.services.triage import Redetections
+from anomalies.services.redetection import Redetections
 from common.bulk_update import rows_update
 
 # A finding within this many days after an anomaly's end date continues that anomaly.
@@ -87,7 +87,7 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
     never shrinks an anomaly and only takes the finding's numbers when the run is at least as
     recent as the anomaly's last detection (so re-running an old date changes nothing).
 
-    Triage rules (``anomalies.services.triage.Redetections``): a finding that overlaps no
+    Triage rules (``anomalies.services.redetection.Redetections``): a finding that overlaps no
     anomaly but follows a resolved or dismissed one of the same type/SKU/location within
     ``SHELFWATCH_REGRESSION_DAYS`` extends that one; a resolved anomaly found again reopens
     (regressed), a dismissed one stays dismissed, a snoozed one that got worse wakes up.

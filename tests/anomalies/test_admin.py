@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 from decimal import Decimal
 
 import pytest
@@ -463,7 +462,6 @@ def test_filtered_and_searched_changelist_stays_within_budget(admin_client, staf
 
 
 def test_changelist_of_100_000_anomalies_runs_the_same_queries(admin_client):
-    started = time.monotonic()
     bulk_anomalies(100_000)
     assert Anomaly.objects.count() == 100_000
 
@@ -472,7 +470,6 @@ def test_changelist_of_100_000_anomalies_runs_the_same_queries(admin_client):
     assert len(queries) == ANOMALY_CHANGELIST_QUERIES, queries
     assert len(listed_ids(response)) == 100
     assert "more than 10000 anomalies" in response.content.decode()
-    assert time.monotonic() - started < 60
 
 
 # --- other anomaly admins ----------------------------------------------------------------------

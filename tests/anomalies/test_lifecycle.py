@@ -19,15 +19,17 @@ from anomalies.detectors.base import make_findings
 from anomalies.models import Anomaly, AnomalyActivity, AnomalyStatus
 from anomalies.services import triage
 from anomalies.services.persistence import anomalies_persist
-from anomalies.services.schedules import schedules_ensure
-from anomalies.services.triage import (
+from anomalies.services.redetection import (
     Redetection,
     RedetectionBaseline,
+    anomaly_on_redetected,
+    snooze_worsening,
+)
+from anomalies.services.schedules import schedules_ensure
+from anomalies.services.triage import (
     anomalies_wake_snoozed,
     anomaly_acknowledge,
-    anomaly_on_redetected,
     anomaly_resolve,
-    snooze_worsening,
 )
 from anomalies.tasks import wake_snoozed_task
 from tests.factories import AnomalyFactory, DetectionRunFactory, LocationFactory, ProductFactory
