@@ -67,7 +67,7 @@ def test_the_scan_recognises_a_write(snippet):
 
 def test_the_scan_covers_the_apps_that_log_on_anomalies():
     scanned = {path.relative_to(ROOT).as_posix() for path in project_sources()}
-    assert {"outcomes/services/outcomes.py", "anomalies/services/redetection.py"} <= scanned
+    assert {"outcomes/services/outcomes.py", "anomalies/admin/anomaly.py"} <= scanned
 
 
 def test_nothing_but_the_triage_writer_creates_activity_rows():
