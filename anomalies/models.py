@@ -40,6 +40,21 @@ class DismissReason(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate of another anomaly"
 
 
+class ActivityAction(models.TextChoices):
+    """What an activity-log row records; written only by ``triage.anomaly_activity_record``."""
+
+    ACKNOWLEDGE = "acknowledge", "Acknowledged"
+    ASSIGN = "assign", "Assigned"
+    SNOOZE = "snooze", "Snoozed"
+    UNSNOOZE = "unsnooze", "Unsnoozed"
+    WAKE = "wake", "Woke up (snooze ended or worse)"
+    RESOLVE = "resolve", "Resolved"
+    DISMISS = "dismiss", "Dismissed"
+    REGRESS = "regress", "Regressed (fired again after resolved)"
+    NOTE = "note", "Note"
+    OUTCOME = "outcome", "Outcome recorded"
+
+
 class AnomalyQuerySet(models.QuerySet):
     def open(self) -> AnomalyQuerySet:
         """Anomalies on the triage list: open or acknowledged (not snoozed, not closed)."""
@@ -220,7 +235,7 @@ class AnomalyActivity(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    action = models.CharField(max_length=32)
+    action = models.CharField(max_length=32, choices=ActivityAction.choices)
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, blank=True)
     note = models.TextField(blank=True)

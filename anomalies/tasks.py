@@ -10,7 +10,7 @@ import datetime as dt
 from celery import chord, shared_task
 from django.utils import timezone
 
-from anomalies.services.detection import (
+from anomalies.services.runs import (
     detection_chunk_execute,
     detection_chunks_execute,
     detection_run_create,

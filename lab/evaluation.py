@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from anomalies.detectors import REGISTRY
-from anomalies.services.detection import run_detectors
 from anomalies.services.loading import HISTORY_DAYS, DetectionFrames
+from anomalies.services.runs import run_detectors
 from inventory.importing import BundleError, bundle_parse
 from lab import scoring
 from lab import seed_method as baseline_detectors

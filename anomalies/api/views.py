@@ -28,7 +28,7 @@ from anomalies.api.serializers import (
 )
 from anomalies.filters import AnomalyFilterSet, DetectionRunFilterSet
 from anomalies.models import Anomaly, DetectionRun
-from anomalies.services.detection import DetectionError, detection_run_request
+from anomalies.services.runs import DetectionError, detection_run_request
 from anomalies.services.statistics import anomaly_statistics
 from anomalies.services.triage import (
     TransitionError,

@@ -5,7 +5,7 @@ Each detector is ``fn(data: DetectionInput, params: dict) -> pd.DataFrame`` retu
 frame (see ``base.FINDING_COLUMNS``), raising ``base.MissingInput`` when its input is absent.
 Code outside this package reads the registry instead of listing detectors by name:
 
-- ``anomalies.services.detection`` runs ``func`` with ``default_params`` merged with the
+- ``anomalies.services.runs`` runs ``func`` with ``default_params`` merged with the
   ``DetectorConfig`` row, and ``enabled_by_default`` when there is no row;
 - ``anomalies.models.DetectorConfig.clean`` and the admin check parameters against
   ``default_params``;

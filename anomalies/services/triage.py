@@ -1,4 +1,11 @@
-"""Triage: the only code that changes an anomaly's status, assignee or snooze.
+"""Triage: the only code that changes an anomaly's status, assignee or snooze, and the only
+writer of its activity log.
+
+One module of over 500 lines on purpose: "only this file changes a status or writes the
+activity log" is a rule a reader (and ``tests/anomalies/test_activity_single_writer.py``)
+checks on one file, and every transition below goes through the private ``_transition``;
+splitting the bulk functions from their one-anomaly wrappers would make it public. The
+detection-side rules (when to regress or wake) are already apart, in ``redetection.py``.
 
 The lifecycle (one set of rules for the admin, the API, tasks and detection)::
 
@@ -10,18 +17,19 @@ The lifecycle (one set of rules for the admin, the API, tasks and detection)::
     resolved ──regress: detection finds it again within SHELFWATCH_REGRESSION_DAYS──▶ open
     assign: while not closed; note: in any state.
 
-Dismissed is final: a dismissed finding that fires again (overlapping it, or within
-``SHELFWATCH_REGRESSION_DAYS`` of its last day) stays dismissed and is only extended, because a
-dismissal says the detector is wrong about this SKU/location or that the cause was expected;
-reopening it every day would undo that judgement. A resolved one was a real problem that was
-dealt with, so seeing it again means the fix did not hold: it reopens, marked regressed.
+When detection reopens an anomaly (regress, wake because worse) is decided in
+``anomalies.services.redetection``; the transitions themselves are here.
 
 Every change is a conditional UPDATE restricted to the state it was read in (status, assignee,
 snooze date), so two people acting on the same anomaly cannot both win: the loser's row count
 is 0 and it gets a ``TransitionError`` saying "changed by someone else: now <state>". A caller
 that knows what the person saw passes ``expected_status`` and is refused the same way when the
-anomaly has moved on meanwhile, even if the new state would allow the change. Every change
-writes an ``AnomalyActivity`` row (actor, ``None`` for the system; action; from/to status; note).
+anomaly has moved on meanwhile, even if the new state would allow the change.
+
+Every change writes an ``AnomalyActivity`` row (actor, ``None`` for the system; an
+``ActivityAction``; from/to status; note) through ``anomaly_activity_record``, the one function
+that creates them (as Sentry's ``record_group_history`` is for ``GroupHistory``); other apps
+that log on an anomaly (an outcome) call it too. A test scans the source for other writers.
 
 The bulk functions (``anomalies_*``) serve admin actions and tasks: they apply the same rule to
 many rows and report what changed and what was skipped and why. The single-object functions
@@ -32,35 +40,33 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from anomalies.models import (
+    ActivityAction,
     Anomaly,
     AnomalyActivity,
     AnomalyStatus,
     DismissReason,
-    Severity,
 )
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-__all__ = [  # DismissReason lives on the model (a field's choices); re-exported for callers.
+__all__ = [  # DismissReason and ActivityAction live on the model (a field's choices).
     "ACTIVE_STATUSES",
     "CLOSED_STATUSES",
     "WORKABLE_STATUSES",
+    "ActivityAction",
+    "ActivityEntry",
     "DismissReason",
-    "Redetections",
     "TransitionError",
     "TransitionReport",
 ]
@@ -70,7 +76,6 @@ ACTIVE_STATUSES: tuple[str, ...] = (AnomalyStatus.OPEN, AnomalyStatus.ACKNOWLEDG
 # Not closed: can still be assigned, snoozed, resolved or dismissed.
 WORKABLE_STATUSES: tuple[str, ...] = (*ACTIVE_STATUSES, AnomalyStatus.SNOOZED)
 CLOSED_STATUSES: tuple[str, ...] = (AnomalyStatus.RESOLVED, AnomalyStatus.DISMISSED)
-SEVERITY_RANK: dict[str, int] = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 # Ids locked and updated per statement: far below SQLite's (32766) and PostgreSQL's (65535)
 # bound-parameter limits, so "select all" over a whole filtered changelist still works.
 BATCH_SIZE_ROWS = 5000
@@ -133,6 +138,45 @@ class TransitionReport:
         return f"Anomaly {anomaly_id} is {reason}."
 
 
+@dataclass(frozen=True)
+class ActivityEntry:
+    """One line of an anomaly's activity log, before it is written."""
+
+    anomaly_id: int
+    from_status: str
+    to_status: str
+    note: str = ""
+
+
+def anomaly_activity_record(
+    *, action: str, actor: User | None, entries: Sequence[ActivityEntry]
+) -> list[AnomalyActivity]:
+    """Write one ``AnomalyActivity`` row per entry, all with ``action`` and ``actor``
+    (``None``: the system). The only code that creates activity rows; returns them, saved.
+
+    Call it in the transaction that made the change it records. Raises ``ValueError`` for an
+    ``action`` that is not an ``ActivityAction``.
+    """
+    if action not in ActivityAction.values:
+        raise ValueError(
+            f"Unknown activity action {action!r}; use one of {', '.join(ActivityAction.values)}."
+        )
+    return AnomalyActivity.objects.bulk_create(
+        [
+            AnomalyActivity(
+                anomaly_id=entry.anomaly_id,
+                actor=actor,
+                action=action,
+                from_status=entry.from_status,
+                to_status=entry.to_status,
+                note=entry.note,
+            )
+            for entry in entries
+        ],
+        batch_size=BATCH_SIZE_ROWS,
+    )
+
+
 def _batches(ids: list[int], size: int) -> Iterable[list[int]]:
     for start in range(0, len(ids), size):
         yield ids[start : start + size]
@@ -177,7 +221,7 @@ def _transition(
     *,
     anomaly_ids: Iterable[int],
     actor: User | None,
-    action: str,
+    action: ActivityAction,
     verb: str,
     allowed_from: tuple[str, ...],
     values: dict[str, Any],
@@ -190,7 +234,7 @@ def _transition(
     Inside one transaction: lock the requested rows; keep those whose status is
     ``expected_status`` (when given), in ``allowed_from`` and not refused by ``skip``; UPDATE
     exactly those with ``values``, each guarded by the status, assignee and snooze date it was
-    read with; bulk-create one activity row per changed anomaly. ``actor=None`` is the system.
+    read with; record one activity row per changed anomaly. ``actor=None`` is the system.
     Raises ``TransitionError`` (and changes nothing) if a guarded UPDATE misses a row.
     """
     report = TransitionReport(verb=verb)
@@ -227,19 +271,13 @@ def _transition(
                 if updated != len(ids):
                     # Only reachable without row locks (SQLite): another writer got in between.
                     raise _changed_underneath(ids)
-            AnomalyActivity.objects.bulk_create(
-                [
-                    AnomalyActivity(
-                        anomaly_id=row.pk,
-                        actor=actor,
-                        action=action,
-                        from_status=row.status,
-                        to_status=to_status or row.status,
-                        note=note(row),
-                    )
+            anomaly_activity_record(
+                action=action,
+                actor=actor,
+                entries=[
+                    ActivityEntry(row.pk, row.status, to_status or row.status, note(row))
                     for row in changing
                 ],
-                batch_size=BATCH_SIZE_ROWS,
             )
             report.changed_ids.extend(row.pk for row in changing)
     return report
@@ -284,7 +322,7 @@ def anomalies_acknowledge(
     return _transition(
         anomaly_ids=anomaly_ids,
         actor=actor,
-        action="acknowledge",
+        action=ActivityAction.ACKNOWLEDGE,
         verb="acknowledged",
         allowed_from=(AnomalyStatus.OPEN,),
         values={
@@ -310,7 +348,7 @@ def anomalies_assign(
     return _transition(
         anomaly_ids=anomaly_ids,
         actor=actor,
-        action="assign",
+        action=ActivityAction.ASSIGN,
         verb="assigned" if assignee is not None else "unassigned",
         allowed_from=WORKABLE_STATUSES,
         values={"assignee": assignee},
@@ -340,7 +378,7 @@ def anomalies_snooze(
     return _transition(
         anomaly_ids=anomaly_ids,
         actor=actor,
-        action="snooze",
+        action=ActivityAction.SNOOZE,
         verb="snoozed",
         allowed_from=WORKABLE_STATUSES,
         values={
@@ -366,7 +404,7 @@ def anomalies_unsnooze(
     return _transition(
         anomaly_ids=anomaly_ids,
         actor=actor,
-        action="unsnooze",
+        action=ActivityAction.UNSNOOZE,
         verb="unsnoozed",
         allowed_from=(AnomalyStatus.SNOOZED,),
         values={"status": AnomalyStatus.OPEN, **_UNSNOOZE},
@@ -389,7 +427,7 @@ def anomalies_wake_snoozed(*, today: dt.date) -> TransitionReport:
     return _transition(
         anomaly_ids=due,
         actor=None,
-        action="wake",
+        action=ActivityAction.WAKE,
         verb="reopened",
         allowed_from=(AnomalyStatus.SNOOZED,),
         values={"status": AnomalyStatus.OPEN, **_UNSNOOZE},
@@ -412,7 +450,7 @@ def anomalies_resolve(
     return _transition(
         anomaly_ids=anomaly_ids,
         actor=actor,
-        action="resolve",
+        action=ActivityAction.RESOLVE,
         verb="resolved",
         allowed_from=WORKABLE_STATUSES,
         values={"status": AnomalyStatus.RESOLVED, "closed_at": timezone.now(), **_UNSNOOZE},
@@ -440,7 +478,7 @@ def anomalies_dismiss(
     return _transition(
         anomaly_ids=anomaly_ids,
         actor=actor,
-        action="dismiss",
+        action=ActivityAction.DISMISS,
         verb="dismissed",
         allowed_from=WORKABLE_STATUSES,
         values={
@@ -451,6 +489,40 @@ def anomalies_dismiss(
         },
         note=lambda row: _join(f"reason: {reason}", note),
         expected_status=expected_status,
+    )
+
+
+def anomalies_regress(*, notes: Mapping[int, str]) -> TransitionReport:
+    """Resolved → open, marked regressed: detection found these anomalies again (``notes``:
+    anomaly id → why). The system acts (no actor); ``anomalies.services.redetection``
+    decides which."""
+    return _transition(
+        anomaly_ids=notes,
+        actor=None,
+        action=ActivityAction.REGRESS,
+        verb="reopened",
+        allowed_from=(AnomalyStatus.RESOLVED,),
+        values={
+            "status": AnomalyStatus.OPEN,
+            "closed_at": None,
+            "regressed_at": timezone.now(),
+            "regression_count": F("regression_count") + 1,
+        },
+        note=lambda row: notes[row.pk],
+    )
+
+
+def anomalies_wake_worsened(*, notes: Mapping[int, str]) -> TransitionReport:
+    """Snoozed → open before the day: detection found these anomalies worse than when they
+    were snoozed (``notes``: anomaly id → why). The system acts (no actor)."""
+    return _transition(
+        anomaly_ids=notes,
+        actor=None,
+        action=ActivityAction.WAKE,
+        verb="reopened",
+        allowed_from=(AnomalyStatus.SNOOZED,),
+        values={"status": AnomalyStatus.OPEN, **_UNSNOOZE},
+        note=lambda row: notes[row.pk],
     )
 
 
@@ -557,261 +629,9 @@ def anomaly_note_add(*, anomaly_id: int, actor: User, note: str) -> AnomalyActiv
     status = Anomaly.objects.filter(pk=anomaly_id).values_list("status", flat=True).first()
     if status is None:
         raise TransitionError(f"Anomaly {anomaly_id} not found.")
-    return AnomalyActivity.objects.create(
-        anomaly_id=anomaly_id,
+    [activity] = anomaly_activity_record(
+        action=ActivityAction.NOTE,
         actor=actor,
-        action="note",
-        from_status=status,
-        to_status=status,
-        note=text,
+        entries=[ActivityEntry(anomaly_id, status, status, text)],
     )
-
-
-# --- detection finds an existing anomaly again -------------------------------------------------
-
-
-def regression_window_days() -> int:
-    """``SHELFWATCH_REGRESSION_DAYS``: how long after its last day a resolved anomaly reopens."""
-    days = int(getattr(settings, "SHELFWATCH_REGRESSION_DAYS", 14))
-    if days < 0:
-        raise ImproperlyConfigured(f"SHELFWATCH_REGRESSION_DAYS={days} must be 0 or more.")
-    return days
-
-
-def snooze_worsen_pct() -> Decimal:
-    """``SHELFWATCH_SNOOZE_WORSEN_PCT``: value-at-risk growth (percent) that ends a snooze."""
-    pct = Decimal(getattr(settings, "SHELFWATCH_SNOOZE_WORSEN_PCT", 50))
-    if pct < 0:
-        raise ImproperlyConfigured(f"SHELFWATCH_SNOOZE_WORSEN_PCT={pct} must be 0 or more.")
-    return pct
-
-
-@dataclass(frozen=True)
-class RedetectionBaseline:
-    """An existing anomaly as it was before a detection run touched it."""
-
-    pk: int
-    status: str
-    end_date: dt.date
-    last_detected_on: dt.date
-    snoozed_severity: str
-    snoozed_value_at_risk: Decimal | None
-
-    @classmethod
-    def of(cls, anomaly: Anomaly) -> RedetectionBaseline:
-        return cls(
-            pk=anomaly.pk,
-            status=anomaly.status,
-            end_date=anomaly.end_date,
-            last_detected_on=anomaly.last_detected_on,
-            snoozed_severity=anomaly.snoozed_severity,
-            snoozed_value_at_risk=anomaly.snoozed_value_at_risk,
-        )
-
-
-@dataclass(frozen=True)
-class Redetection:
-    """What detection finding an anomaly again does to its triage state."""
-
-    action: str  # "regress" (resolved → open) or "wake" (snoozed → open)
-    note: str
-
-
-def snooze_worsening(
-    *,
-    baseline_severity: str,
-    baseline_value_at_risk: Decimal | None,
-    severity: str,
-    value_at_risk: Decimal,
-    worsen_pct: Decimal,
-) -> list[str]:
-    """Why a snoozed anomaly is now worse than when it was snoozed (empty list: it is not).
-
-    Worse means a higher severity (info < warning < critical), or a value at risk ``v`` above
-    the snoozed value ``b`` with ``v >= b * (1 + worsen_pct / 100)`` (from ``b = 0`` any
-    positive value counts). Money in the shop's currency, 2 decimals.
-    """
-    reasons = []
-    if baseline_severity and SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(
-        baseline_severity, 0
-    ):
-        reasons.append(f"severity {baseline_severity} → {severity}")
-    if baseline_value_at_risk is not None:
-        base = Decimal(baseline_value_at_risk)
-        value = Decimal(value_at_risk)
-        if value > base and value >= base * (1 + worsen_pct / 100):
-            growth = f" (+{(value - base) / base * 100:.0f}%)" if base > 0 else ""
-            reasons.append(f"value at risk {base:.2f} → {value:.2f}{growth}")
-    return reasons
-
-
-def anomaly_on_redetected(
-    *,
-    before: RedetectionBaseline,
-    start: dt.date,
-    end: dt.date,
-    severity: str,
-    value_at_risk: Decimal,
-    as_of: dt.date,
-    regression_days: int,
-    worsen_pct: Decimal,
-) -> Redetection | None:
-    """Decide what a finding (``start``..``end``, found as of ``as_of``) that extends an
-    existing anomaly (``before``: its state before this run) does to its triage state. Pure.
-
-    - resolved → ``regress`` when the finding is news: the run is newer than the anomaly's
-      last detection, the finding reaches past the anomaly's last day, and it starts at most
-      ``regression_days`` days after that last day (``regression_days = 0``: never).
-    - snoozed → ``wake`` when the run is at least as recent as the last detection and
-      ``snooze_worsening`` finds it worse than when it was snoozed.
-    - anything else (open, acknowledged, dismissed; a re-run of an old date) → ``None``.
-    """
-    if before.status == AnomalyStatus.RESOLVED:
-        gap_days = (start - before.end_date).days
-        if (
-            regression_days > 0
-            and as_of > before.last_detected_on
-            and end > before.end_date
-            and gap_days <= regression_days
-        ):
-            when = (
-                f"{gap_days} day(s) after its last day {before.end_date}"
-                if gap_days > 0
-                else f"still going after its last day {before.end_date}"
-            )
-            return Redetection("regress", f"fired again as of {as_of} ({start} – {end}), {when}")
-        return None
-    if before.status == AnomalyStatus.SNOOZED and as_of >= before.last_detected_on:
-        reasons = snooze_worsening(
-            baseline_severity=before.snoozed_severity,
-            baseline_value_at_risk=before.snoozed_value_at_risk,
-            severity=severity,
-            value_at_risk=value_at_risk,
-            worsen_pct=worsen_pct,
-        )
-        if reasons:
-            return Redetection("wake", "worse while snoozed: " + "; ".join(reasons))
-    return None
-
-
-class Redetections:
-    """What one detection run's findings do to the triage state of existing anomalies.
-
-    Used by ``anomalies_persist`` (which owns the matching of findings to anomalies):
-
-    1. ``closed_match(candidates, start=...)`` when no anomaly overlaps a finding: the
-       resolved or dismissed anomaly of the same type/SKU/location the finding continues
-       (its latest one, ending at most ``regression_days`` before the finding starts), so the
-       finding extends it instead of raising a new anomaly;
-    2. ``seen(anomaly, ...)`` for every finding that extends a saved anomaly, *before* the
-       finding's numbers and dates are copied onto it;
-    3. ``apply()`` once the extensions are saved: reopens the regressed and worsened ones with
-       guarded UPDATEs and activity rows without an actor, and returns counts by action.
-    """
-
-    def __init__(
-        self,
-        *,
-        as_of: dt.date,
-        regression_days: int | None = None,
-        worsen_pct: Decimal | None = None,
-    ) -> None:
-        self.as_of = as_of
-        self.regression_days = (
-            regression_days if regression_days is not None else regression_window_days()
-        )
-        self.worsen_pct = worsen_pct if worsen_pct is not None else snooze_worsen_pct()
-        self.before: dict[int, RedetectionBaseline] = {}
-        self.decisions: dict[int, Redetection] = {}
-
-    @property
-    def lookback_days(self) -> int:
-        """How many days before a finding's start an anomaly it may continue can end."""
-        return self.regression_days
-
-    def closed_match(self, candidates: Sequence[Anomaly], *, start: dt.date) -> Anomaly | None:
-        """The closed anomaly a finding starting on ``start`` continues, if any.
-
-        ``candidates`` are the anomalies of the finding's type/SKU/location, none of which
-        overlaps the finding. Only the latest one ending before ``start`` counts, and only
-        when it is resolved or dismissed, ended within ``regression_days`` of ``start`` and was
-        last detected before this run's as-of date (a re-run of an old date matches nothing).
-        """
-        if self.regression_days <= 0:
-            return None
-        earlier = [a for a in candidates if a.end_date < start]
-        if not earlier:
-            return None
-        # A new anomaly of this very run may be the latest: then that is what it continues.
-        latest = max(earlier, key=lambda a: (a.end_date, a.pk is None, a.pk or 0))
-        if latest.pk is None:
-            return None
-        before = self.before.get(latest.pk) or RedetectionBaseline.of(latest)
-        if (
-            before.status in CLOSED_STATUSES
-            and (start - latest.end_date).days <= self.regression_days
-            and self.as_of > before.last_detected_on
-        ):
-            return latest
-        return None
-
-    def seen(
-        self,
-        anomaly: Anomaly,
-        *,
-        start: dt.date,
-        end: dt.date,
-        severity: str,
-        value_at_risk: Decimal,
-    ) -> None:
-        """Record that a finding extends ``anomaly`` (saved, not yet changed by the finding)."""
-        before = self.before.setdefault(anomaly.pk, RedetectionBaseline.of(anomaly))
-        if anomaly.pk in self.decisions:
-            return
-        decision = anomaly_on_redetected(
-            before=before,
-            start=start,
-            end=end,
-            severity=severity,
-            value_at_risk=value_at_risk,
-            as_of=self.as_of,
-            regression_days=self.regression_days,
-            worsen_pct=self.worsen_pct,
-        )
-        if decision is not None:
-            self.decisions[anomaly.pk] = decision
-
-    def apply(self) -> dict[str, int]:
-        """Reopen what ``seen`` decided; returns ``{"regressed": n, "woken": m}``."""
-        notes = {pk: decision.note for pk, decision in self.decisions.items()}
-        regress = [pk for pk, d in self.decisions.items() if d.action == "regress"]
-        wake = [pk for pk, d in self.decisions.items() if d.action == "wake"]
-        counts = {"regressed": 0, "woken": 0}
-        if regress:
-            report = _transition(
-                anomaly_ids=regress,
-                actor=None,
-                action="regress",
-                verb="reopened",
-                allowed_from=(AnomalyStatus.RESOLVED,),
-                values={
-                    "status": AnomalyStatus.OPEN,
-                    "closed_at": None,
-                    "regressed_at": timezone.now(),
-                    "regression_count": F("regression_count") + 1,
-                },
-                note=lambda row: notes[row.pk],
-            )
-            counts["regressed"] = report.changed_count
-        if wake:
-            report = _transition(
-                anomaly_ids=wake,
-                actor=None,
-                action="wake",
-                verb="reopened",
-                allowed_from=(AnomalyStatus.SNOOZED,),
-                values={"status": AnomalyStatus.OPEN, **_UNSNOOZE},
-                note=lambda row: notes[row.pk],
-            )
-            counts["woken"] = report.changed_count
-        return counts
+    return activity

@@ -216,7 +216,7 @@ def _locations_for(series: int) -> list[int]:
 def phase_detect(*, series: int | None, progress: Progress) -> dict[str, Any]:
     """One as-of detection run (all enabled detectors, latest date) over ``series``
     SKU-locations (default: all), in this process, on fresh anomaly tables."""
-    from anomalies.services.detection import detection_run
+    from anomalies.services.runs import detection_run
 
     anomalies_clear()
     location_ids = None if series is None else _locations_for(series)
@@ -246,8 +246,8 @@ def phase_detect(*, series: int | None, progress: Progress) -> dict[str, Any]:
 def phase_backfill(*, days: int, progress: Progress) -> dict[str, Any]:
     """A walk-forward backfill of the last ``days`` days, in this process, on fresh anomaly
     tables (the ``detect_anomalies --last-days`` path)."""
-    from anomalies.services.detection import detection_backfill
     from anomalies.services.loading import latest_data_date
+    from anomalies.services.runs import detection_backfill
 
     anomalies_clear()
     latest = latest_data_date()

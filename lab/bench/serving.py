@@ -71,7 +71,7 @@ def phase_workers(
     from celery import current_app
 
     from anomalies.models import RunStatus
-    from anomalies.services.detection import detection_run, detection_run_create
+    from anomalies.services.runs import detection_run, detection_run_create
     from anomalies.tasks import run_detection_task
 
     try:

@@ -34,7 +34,7 @@ from anomalies.detectors import (
     ScoreThreshold,
 )
 from anomalies.models import Anomaly, DetectorConfig
-from anomalies.services.detection import detector_settings
+from anomalies.services.runs import detector_settings
 from outcomes import metrics
 from outcomes.models import ProposalStatus, ThresholdProposal
 from outcomes.services.loading import anomaly_frame_load

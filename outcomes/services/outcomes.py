@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 from django.db import transaction
 
-from anomalies.models import Anomaly, AnomalyActivity, AnomalyType
+from anomalies.models import ActivityAction, Anomaly, AnomalyType
+from anomalies.services.triage import ActivityEntry, anomaly_activity_record
 from inventory.models import Location, Product
 from outcomes.models import ActionTaken, MissedAnomaly, Outcome, Verdict
 
@@ -61,14 +62,13 @@ def outcome_record(
                 "recorded_by": actor,
             },
         )
-        AnomalyActivity.objects.create(
-            anomaly_id=anomaly_id,
+        summary = f"verdict: {verdict}; action: {action_taken}; recovered: {value}"
+        anomaly_activity_record(
+            action=ActivityAction.OUTCOME,
             actor=actor,
-            action="outcome",
-            from_status=status,
-            to_status=status,
-            note=f"verdict: {verdict}; action: {action_taken}; recovered: {value}"
-            + (f"; {notes}" if notes else ""),
+            entries=[
+                ActivityEntry(anomaly_id, status, status, summary + (f"; {notes}" if notes else ""))
+            ],
         )
     return outcome
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from anomalies.models import Anomaly, DetectorConfig
-from anomalies.services.detection import detection_backfill, detection_run
+from anomalies.services.runs import detection_backfill, detection_run
 from inventory.importing import bundle_import
 from lab.simulator import generate_bundle
 

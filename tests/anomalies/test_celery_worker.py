@@ -19,7 +19,7 @@ from django.db import transaction
 from django_celery_beat.models import PeriodicTask
 
 from anomalies.models import Anomaly, DetectionChunk, DetectionRun, RunStatus
-from anomalies.services.detection import detection_run_request
+from anomalies.services.runs import detection_run_request
 from anomalies.services.schedules import schedules_ensure
 from config.celery import app
 from inventory.models import DailySales

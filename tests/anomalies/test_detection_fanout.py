@@ -10,8 +10,8 @@ import pytest
 
 from anomalies.detectors import REGISTRY
 from anomalies.models import Anomaly, DetectionChunk, DetectionRun, RunStatus
-from anomalies.services import detection as detection_service
-from anomalies.services.detection import (
+from anomalies.services import runs as runs_service
+from anomalies.services.runs import (
     DetectionError,
     detection_backfill,
     detection_chunk_execute,
@@ -93,7 +93,7 @@ def test_a_chunk_delivered_twice_does_nothing_the_second_time(bundle, monkeypatc
     def boom(*args, **kwargs):
         raise AssertionError("a finished chunk must not run its detectors again")
 
-    monkeypatch.setattr(detection_service, "run_detectors", boom)
+    monkeypatch.setattr(runs_service, "run_detectors", boom)
     again = detection_chunk_execute(chunk_id=chunk_id)
     assert again.finished_at == first.finished_at
     assert _snapshot() == before
@@ -105,7 +105,7 @@ def test_a_chunk_delivered_twice_does_nothing_the_second_time(bundle, monkeypatc
 
 
 def test_a_failing_chunk_writes_nothing_and_fails_the_run(bundle, monkeypatch):
-    real = detection_service.run_detectors
+    real = runs_service.run_detectors
     second = sorted(Location.objects.values_list("id", flat=True))[1]
 
     def fails_on_second_location(data, names, effective):
@@ -113,7 +113,7 @@ def test_a_failing_chunk_writes_nothing_and_fails_the_run(bundle, monkeypatch):
             raise RuntimeError("disk on fire")
         return real(data, names, effective)
 
-    monkeypatch.setattr(detection_service, "run_detectors", fails_on_second_location)
+    monkeypatch.setattr(runs_service, "run_detectors", fails_on_second_location)
     with pytest.raises(RuntimeError, match="disk on fire"):
         detection_run(as_of=dt.date(2026, 10, 31), chunk_locations=1)
     run = DetectionRun.objects.get()
@@ -167,13 +167,13 @@ def test_outside_a_transaction_the_next_chunk_loads_while_this_one_runs(bundle_d
     Anomaly.objects.all().delete()
 
     threads = []
-    real_load = detection_service.detection_input_load
+    real_load = runs_service.detection_input_load
 
     def spying_load(**kwargs):
         threads.append(threading.current_thread().name)
         return real_load(**kwargs)
 
-    monkeypatch.setattr(detection_service, "detection_input_load", spying_load)
+    monkeypatch.setattr(runs_service, "detection_input_load", spying_load)
     run = detection_run(as_of=as_of, chunk_locations=1)
     assert run.status == RunStatus.SUCCEEDED
     assert len(threads) == 4 and all(name.startswith("detection-prefetch") for name in threads)

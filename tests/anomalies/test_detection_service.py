@@ -17,14 +17,14 @@ from django_celery_beat.models import PeriodicTask
 from anomalies.detectors import REGISTRY, DetectorSpec, MissingInput
 from anomalies.detectors.base import make_findings
 from anomalies.models import Anomaly, DetectionRun, DetectorConfig, RunStatus
-from anomalies.services.detection import (
+from anomalies.services.export import EXPORT_COLUMNS
+from anomalies.services.loading import detection_input_load
+from anomalies.services.runs import (
     DetectionError,
     detection_backfill,
     detection_run,
     detection_run_request,
 )
-from anomalies.services.export import EXPORT_COLUMNS
-from anomalies.services.loading import detection_input_load
 from anomalies.services.schedules import DEFAULT_SCHEDULES, schedules_ensure
 from tests.factories import DailySalesFactory, LocationFactory, ProductFactory, StockLevelFactory
 

@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 
 from anomalies.models import Anomaly
-from anomalies.services.detection import detection_run
+from anomalies.services.runs import detection_run
 from inventory.importing import PRESETS, transactions_import
 from tests.conftest import ONLINE_RETAIL_FILE
 

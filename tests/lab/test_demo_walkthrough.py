@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from anomalies.models import Anomaly, AnomalyStatus
-from anomalies.services.detection import detection_backfill
+from anomalies.services.runs import detection_backfill
 from inventory.importing import bundle_import
 from inventory.models import StockAdjustment
 from lab.simulator import generate_bundle

@@ -17,7 +17,7 @@ from unittest import mock
 import pytest
 
 from anomalies.models import Anomaly, AnomalyType
-from anomalies.services.detection import detection_backfill
+from anomalies.services.runs import detection_backfill
 from inventory.importing import bundle_import
 from inventory.models import StockLevel
 from lab.simulator import MIN_DAYS, MIN_SKUS, generate_bundle

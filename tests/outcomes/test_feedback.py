@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from anomalies.detectors import REGISTRY
 from anomalies.models import AnomalyStatus, AnomalyType, DetectorConfig
-from anomalies.services.detection import detector_settings
+from anomalies.services.runs import detector_settings
 from outcomes.models import ProposalStatus, ThresholdProposal
 from outcomes.services import ProposalError, threshold_proposal_apply, threshold_proposals_create
 from outcomes.services.feedback import SCORE_PARAMS, ScoreParam

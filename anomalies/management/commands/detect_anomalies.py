@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from anomalies.detectors import REGISTRY
 from anomalies.models import DetectionRun
-from anomalies.services.detection import DetectionError, detection_backfill, detection_run
 from anomalies.services.loading import latest_data_date
+from anomalies.services.runs import DetectionError, detection_backfill, detection_run
 
 
 def _date(value: str) -> dt.date:

@@ -1,7 +1,8 @@
-"""The detection service: run the enabled detectors as of a date and persist what they find.
+"""Detection runs: create, request, start, execute chunk by chunk, finish, and backfill.
 
-The only place that connects the ORM to the pure detectors in ``anomalies.detectors``. Celery
-tasks, management commands, the admin and the API all come through here.
+Runs the enabled detectors (``anomalies.detectors``) as of a date; Celery tasks, management
+commands, the admin and the API all start detection here. Findings become anomalies in
+``anomalies.services.persistence``; root-cause grouping is ``anomalies.services.grouping``.
 
 A run is split into chunks of locations (``DetectionChunk``): ``detection_run_start`` claims
 the run and plans the chunks, ``detection_chunk_execute`` loads, detects and persists one
@@ -12,11 +13,6 @@ Detection is per location (the detectors' statistics are per SKU-location or per
 the split does not change what is found; the one exception is the demand-spike cold start, where
 a location with too little history borrows the distribution pooled over the locations it is
 loaded with (its chunk).
-
-Persistence rule: a finding extends the anomaly of the same type, SKU and location whose date
-range overlaps or touches it (``end_date + MERGE_GAP_DAYS``); otherwise it opens a new one. The
-database's unique constraint on (type, SKU, location, start date) backs that up, so a re-run
-of the same dates, or a chunk delivered twice, updates rows and never duplicates them.
 """
 
 from __future__ import annotations
@@ -29,28 +25,18 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from anomalies.detectors import REGISTRY, MissingInput
 from anomalies.detectors.base import FINDING_COLUMNS, DetectionInput
-from anomalies.detectors.grouping import root_causes_group
-from anomalies.models import (
-    Anomaly,
-    AnomalyType,
-    DetectionChunk,
-    DetectionRun,
-    DetectorConfig,
-    RunStatus,
-)
+from anomalies.models import DetectionChunk, DetectionRun, DetectorConfig, RunStatus
+from anomalies.services.grouping import anomalies_group_root_causes
 from anomalies.services.loading import (
     HISTORY_DAYS,
     DetectionFrames,
@@ -58,39 +44,14 @@ from anomalies.services.loading import (
     detection_window_load,
     latest_data_date,
 )
-from anomalies.services.triage import Redetections
+from anomalies.services.persistence import anomalies_persist
 from inventory.models import Location
 
 logger = logging.getLogger(__name__)
 
-# A finding within this many days after an anomaly's end date continues that anomaly.
-MERGE_GAP_DAYS = 1
-
-_UPDATE_FIELDS = [
-    "severity",
-    "score",
-    "expected_value",
-    "actual_value",
-    "value_at_risk",
-    "explanation",
-    "details",
-    "end_date",
-    "last_detected_on",
-    "last_run",
-    "updated_at",
-]
-
 
 class DetectionError(ValueError):
     """A detection request that cannot run: unknown detector, bad date, no data."""
-
-
-@dataclass
-class PersistResult:
-    """How a batch of findings landed: rows created and rows extended, per anomaly type."""
-
-    created: dict[str, int] = field(default_factory=dict)
-    extended: dict[str, int] = field(default_factory=dict)
 
 
 def detector_settings() -> dict[str, dict[str, Any]]:
@@ -389,6 +350,40 @@ def detection_chunk_execute(*, chunk_id: int, data: DetectionInput | None = None
     return chunk
 
 
+def run_detectors(
+    data: DetectionInput, names: list[str], effective: dict[str, dict[str, Any]]
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]], list[str]]:
+    """Run the named detectors on ``data``; pure apart from timing.
+
+    Returns (all findings concatenated, per-detector counts ``{"findings": n, "seconds": s}``,
+    notes for skipped detectors). A detector raising ``MissingInput`` or disabled in the
+    settings is skipped with a note.
+    """
+    frames: list[pd.DataFrame] = []
+    counts: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    for name in names:
+        spec = REGISTRY[name]
+        if not effective[name]["enabled"]:
+            notes.append(f"{name}: skipped (disabled in detector settings)")
+            counts[name] = {"findings": 0, "skipped": True}
+            continue
+        t0 = time.perf_counter()
+        try:
+            found = spec.func(data, effective[name]["params"])
+        except MissingInput as exc:
+            notes.append(f"{name}: skipped ({exc})")
+            counts[name] = {"findings": 0, "skipped": True}
+            continue
+        counts[name] = {"findings": len(found), "seconds": round(time.perf_counter() - t0, 3)}
+        if len(found):
+            frames.append(found[FINDING_COLUMNS])
+    findings = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FINDING_COLUMNS)
+    )
+    return findings, counts, notes
+
+
 def _series_count(data: DetectionInput) -> int:
     """SKU-locations with any sales or book stock row in the input."""
     keys = [data.sales[["product_id", "location_id"]]]
@@ -456,273 +451,6 @@ def detection_run_finalize(*, run_id: int) -> DetectionRun:
         raise
     run.refresh_from_db()
     return run
-
-
-def anomalies_group_root_causes(*, run: DetectionRun) -> dict[str, int]:
-    """Apply ``anomalies.detectors.grouping.root_causes_group`` to the anomalies ``run`` found.
-
-    Candidates are the anomalies last found by ``run``, the POS-outage anomalies of their
-    locations overlapping their dates, and anomalies that already are parents of the same
-    SKUs (so a re-run keeps its parent). Sets ``parent`` where it changes; returns how many
-    anomalies were grouped per reason. Three queries, plus one update when a parent changes.
-    Must run inside a transaction.
-    """
-    columns = ["id", "anomaly_type", "product_id", "location_id", "start_date", "end_date", "score"]
-    has_children = Exists(Anomaly.objects.filter(parent_id=OuterRef("pk")))
-
-    def rows(queryset) -> list[tuple]:
-        return list(
-            queryset.order_by()
-            .annotate(has_children=has_children)
-            .values_list(*columns, "has_children", "parent_id")
-        )
-
-    found = rows(Anomaly.objects.filter(last_run=run))
-    if not found:
-        return {}
-    frame = pd.DataFrame.from_records(found, columns=[*columns, "has_children", "parent_id"])
-    outages = rows(
-        Anomaly.objects.filter(
-            anomaly_type=AnomalyType.POS_OUTAGE,
-            location_id__in=frame["location_id"].unique().tolist(),
-            end_date__gte=frame["start_date"].min(),
-            start_date__lte=frame["end_date"].max(),
-        )
-    )
-    skus = frame["product_id"].dropna().unique().tolist()
-    parents = rows(Anomaly.objects.filter(product_id__in=skus).filter(has_children)) if skus else []
-    frame = pd.DataFrame.from_records(
-        found + outages + parents, columns=[*columns, "has_children", "parent_id"]
-    ).drop_duplicates("id")
-    frame["product_id"] = pd.array(frame["product_id"].tolist(), dtype="Int64")
-    frame["start_date"] = pd.to_datetime(frame["start_date"]).astype("datetime64[s]")
-    frame["end_date"] = pd.to_datetime(frame["end_date"]).astype("datetime64[s]")
-    groups = root_causes_group(frame)
-    if groups.empty:
-        return {}
-    current = dict(zip(frame["id"], frame["parent_id"], strict=True))
-    changed = [
-        Anomaly(pk=int(i), parent_id=int(p))
-        for i, p in zip(groups["id"], groups["parent_id"], strict=True)
-        if current.get(i) != p
-    ]
-    Anomaly.objects.bulk_update(changed, ["parent"], batch_size=500)
-    return groups["reason"].value_counts().sort_index().to_dict()
-
-
-def run_detectors(
-    data: DetectionInput, names: list[str], effective: dict[str, dict[str, Any]]
-) -> tuple[pd.DataFrame, dict[str, dict[str, Any]], list[str]]:
-    """Run the named detectors on ``data``; pure apart from timing.
-
-    Returns (all findings concatenated, per-detector counts ``{"findings": n, "seconds": s}``,
-    notes for skipped detectors). A detector raising ``MissingInput`` or disabled in the
-    settings is skipped with a note.
-    """
-    frames: list[pd.DataFrame] = []
-    counts: dict[str, dict[str, Any]] = {}
-    notes: list[str] = []
-    for name in names:
-        spec = REGISTRY[name]
-        if not effective[name]["enabled"]:
-            notes.append(f"{name}: skipped (disabled in detector settings)")
-            counts[name] = {"findings": 0, "skipped": True}
-            continue
-        t0 = time.perf_counter()
-        try:
-            found = spec.func(data, effective[name]["params"])
-        except MissingInput as exc:
-            notes.append(f"{name}: skipped ({exc})")
-            counts[name] = {"findings": 0, "skipped": True}
-            continue
-        counts[name] = {"findings": len(found), "seconds": round(time.perf_counter() - t0, 3)}
-        if len(found):
-            frames.append(found[FINDING_COLUMNS])
-    findings = (
-        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FINDING_COLUMNS)
-    )
-    return findings, counts, notes
-
-
-def _key(anomaly_type: str, product_id: Any, location_id: int) -> tuple[str, int | None, int]:
-    product = None if product_id is None or pd.isna(product_id) else int(product_id)
-    return anomaly_type, product, int(location_id)
-
-
-def _py(value: Any) -> Any:
-    """Make a details value JSON-serialisable (numpy scalars, timestamps, NaN)."""
-    if isinstance(value, dict):
-        return {str(k): _py(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_py(v) for v in value]
-    if value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, (pd.Timestamp, dt.date)):
-        return value.isoformat()[:10]
-    return value
-
-
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
-
-
-def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistResult:
-    """Create or extend anomalies for ``findings`` (a findings frame) found by ``run``.
-
-    Must be called inside a transaction. A finding extends the anomaly with the same type,
-    SKU and location whose range overlaps ``[start - MERGE_GAP_DAYS, end]``; an extension
-    never shrinks an anomaly and only takes the finding's numbers when the run is at least as
-    recent as the anomaly's last detection (so re-running an old date changes nothing).
-
-    Triage rules (``anomalies.services.triage.Redetections``): a finding that overlaps no
-    anomaly but follows a resolved or dismissed one of the same type/SKU/location within
-    ``SHELFWATCH_REGRESSION_DAYS`` extends that one; a resolved anomaly found again reopens
-    (regressed), a dismissed one stays dismissed, a snoozed one that got worse wakes up.
-    """
-    result = PersistResult()
-    if findings.empty:
-        return result
-    as_of = run.as_of
-    redetections = Redetections(as_of=as_of)
-    findings = findings.sort_values("score", ascending=False).drop_duplicates(
-        ["anomaly_type", "product_id", "location_id", "start_date"]
-    )
-    earliest = findings["start_date"].min().date() - dt.timedelta(days=MERGE_GAP_DAYS)
-    latest = findings["end_date"].max().date() + dt.timedelta(days=MERGE_GAP_DAYS)
-    candidates = Anomaly.objects.filter(
-        anomaly_type__in=findings["anomaly_type"].unique().tolist(),
-        location_id__in=[int(x) for x in findings["location_id"].unique()],
-        end_date__gte=earliest - dt.timedelta(days=redetections.lookback_days),
-        start_date__lte=latest,
-    ).order_by("start_date")
-    by_key: dict[tuple, list[Anomaly]] = {}
-    for anomaly in candidates:
-        by_key.setdefault(
-            _key(anomaly.anomaly_type, anomaly.product_id, anomaly.location_id), []
-        ).append(anomaly)
-
-    now = timezone.now()
-    to_create: list[Anomaly] = []
-    to_update: dict[int, Anomaly] = {}
-    for row in findings.to_dict("records"):
-        key = _key(row["anomaly_type"], row["product_id"], row["location_id"])
-        start = row["start_date"].date()
-        end = row["end_date"].date()
-        match = next(
-            (
-                a
-                for a in by_key.get(key, [])
-                if a.start_date <= end + dt.timedelta(days=MERGE_GAP_DAYS)
-                and a.end_date >= start - dt.timedelta(days=MERGE_GAP_DAYS)
-            ),
-            None,
-        )
-        if match is None:
-            match = redetections.closed_match(by_key.get(key, []), start=start)
-        numbers = {
-            "severity": row["severity"],
-            "score": float(row["score"]),
-            "expected_value": _float_or_none(row["expected_value"]),
-            "actual_value": _float_or_none(row["actual_value"]),
-            "value_at_risk": Decimal(str(round(float(row["value_at_risk"] or 0.0), 2))),
-            "explanation": str(row["explanation"]),
-            "details": _py(row["details"] or {}),
-        }
-        if match is None:
-            anomaly = Anomaly(
-                anomaly_type=key[0],
-                product_id=key[1],
-                location_id=key[2],
-                start_date=start,
-                end_date=end,
-                first_detected_on=as_of,
-                last_detected_on=as_of,
-                last_run=run,
-                **numbers,
-            )
-            to_create.append(anomaly)
-            by_key.setdefault(key, []).append(anomaly)
-            result.created[key[0]] = result.created.get(key[0], 0) + 1
-            continue
-        if match.pk is None:
-            # Two findings of this batch merge into one new anomaly: it spans both.
-            match.start_date = min(match.start_date, start)
-            match.end_date = max(match.end_date, end)
-            continue
-        redetections.seen(
-            match,
-            start=start,
-            end=end,
-            severity=numbers["severity"],
-            value_at_risk=numbers["value_at_risk"],
-        )
-        if as_of >= match.last_detected_on:
-            for name, value in numbers.items():
-                setattr(match, name, value)
-            match.last_detected_on = as_of
-            match.last_run = run
-        match.end_date = max(match.end_date, end)
-        match.updated_at = now
-        if match.pk not in to_update:
-            result.extended[key[0]] = result.extended.get(key[0], 0) + 1
-        to_update[match.pk] = match
-    Anomaly.objects.bulk_create(to_create, batch_size=1000)
-    if to_update:
-        _rows_update(list(to_update.values()), _UPDATE_FIELDS)
-    redetections.apply()
-    return result
-
-
-def _rows_update(objs: list[Anomaly], fields: list[str], batch_size: int = 500) -> None:
-    """Write ``fields`` of saved anomalies ``objs`` with one ``UPDATE ... FROM (VALUES ...)``
-    per batch.
-
-    Django's ``bulk_update`` builds a ``CASE WHEN id = ... THEN ...`` expression per field and
-    row; with a few hundred ongoing anomalies a day that compiles for longer than the
-    detectors run (measured: 0.2 s of a 0.4 s backfill day on 3,000 SKU-locations). Both
-    PostgreSQL and SQLite (3.33+) take ``UPDATE ... FROM``.
-    """
-    if not objs:
-        return
-    meta = Anomaly._meta
-    qn = connection.ops.quote_name
-    columns = [meta.get_field(name) for name in fields]
-    postgres = connection.vendor == "postgresql"
-
-    def cast(field) -> str:
-        ref = f"v.{qn(field.column)}"
-        return f"CAST({ref} AS {field.db_type(connection)})" if postgres else ref
-
-    sets = ", ".join(f"{qn(f.column)} = {cast(f)}" for f in columns)
-    names = ", ".join(["id", *(qn(f.column) for f in columns)])
-    placeholder = "(" + ", ".join(["%s"] * (len(columns) + 1)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(objs), batch_size):
-            batch = objs[start : start + batch_size]
-            params: list[Any] = []
-            for obj in batch:
-                params.append(obj.pk)
-                params.extend(
-                    f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns
-                )
-            if postgres:
-                values = f"VALUES {', '.join([placeholder] * len(batch))}"
-                sql = (
-                    f"UPDATE {qn(meta.db_table)} AS t SET {sets} "
-                    f"FROM ({values}) AS v({names}) WHERE t.id = CAST(v.id AS bigint)"
-                )
-            else:
-                # SQLite names VALUES columns column1, column2, ...: alias them in a CTE.
-                values = f"VALUES {', '.join([placeholder] * len(batch))}"
-                sql = (
-                    f"WITH v({names}) AS ({values}) UPDATE {qn(meta.db_table)} SET {sets} "
-                    f"FROM v WHERE {qn(meta.db_table)}.id = v.id"
-                )
-            cursor.execute(sql, params)
 
 
 def detection_backfill(

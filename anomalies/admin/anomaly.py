@@ -1,4 +1,4 @@
-"""Admin for anomalies (the ops staff's triage screen), detection runs and detector settings.
+"""The ops staff's triage screen: the anomaly admin, its actions and the activity log.
 
 Status changes happen only through the triage services (actions here, POST actions in the API);
 the change form edits nothing but the assignee, and that too goes through ``anomaly_assign``.
@@ -6,10 +6,6 @@ the change form edits nothing but the assignee, and that too goes through ``anom
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -23,21 +19,25 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from anomalies.detectors import REGISTRY
+from anomalies.admin.display import pretty_json
+from anomalies.admin.filters import (
+    AnomalyCategoryListFilter,
+    AssigneeListFilter,
+    LastDetectedListFilter,
+    RegressedListFilter,
+    RootCauseListFilter,
+)
+from anomalies.admin.forms import AnomalyForm, AnomalyNoteForm, DismissForm
 from anomalies.models import (
     Anomaly,
     AnomalyActivity,
     AnomalyStatus,
-    DetectionChunk,
-    DetectionRun,
-    DetectorConfig,
     DismissReason,
     Severity,
 )
 from anomalies.services.charts import anomaly_chart_data
 from anomalies.services.context import anomaly_recent_activity
 from anomalies.services.triage import (
-    WORKABLE_STATUSES,
     TransitionError,
     TransitionReport,
     anomalies_acknowledge,
@@ -52,8 +52,6 @@ from anomalies.services.triage import (
 from common.admin import BoundedCountPaginator, ReadOnlyAdminMixin
 from inventory.admin import (
     LocationListFilter,
-    ProductCategoryListFilter,
-    RecentDaysListFilter,
 )
 from outcomes.services.cycle_counts import cycle_counts_request
 
@@ -66,122 +64,6 @@ EXPLANATION_LIST_CHARS = 80
 ACTIVITY_LOG_ROWS = 50
 SNOOZE_ACTION_DAYS = 7
 DISMISS_PREVIEW_ROWS = 20
-
-
-def _pretty_json(value: Any) -> str:
-    return format_html(
-        "<pre style='margin:0'>{}</pre>",
-        json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False),
-    )
-
-
-# --- filters -----------------------------------------------------------------------------------
-
-
-class AnomalyCategoryListFilter(ProductCategoryListFilter):
-    field_path = "product__category"
-
-
-class LastDetectedListFilter(RecentDaysListFilter):
-    title = "last detected"
-    parameter_name = "detected"
-    date_field = "last_detected_on"
-    periods_days = ((1, "In the latest run"), (7, "Last 7 days"), (30, "Last 30 days"))
-
-
-class AssigneeListFilter(admin.SimpleListFilter):
-    title = "assignee"
-    parameter_name = "assignee"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        return [("me", "Assigned to me"), ("none", "Unassigned")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == "me":
-            return queryset.filter(assignee=request.user)
-        if self.value() == "none":
-            return queryset.filter(assignee__isnull=True)
-        return queryset
-
-
-class RegressedListFilter(admin.SimpleListFilter):
-    title = "regressed"
-    parameter_name = "regressed"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        return [("yes", "Fired again after being resolved"), ("no", "Never regressed")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == "yes":
-            return queryset.filter(regression_count__gt=0)
-        if self.value() == "no":
-            return queryset.filter(regression_count=0)
-        return queryset
-
-
-class RootCauseListFilter(admin.SimpleListFilter):
-    """Top-level anomalies only (one line per root cause), or the ones grouped under another."""
-
-    title = "root cause"
-    parameter_name = "grouped"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        return [
-            ("no", "Top level (one per root cause)"),
-            ("yes", "Grouped under another anomaly"),
-        ]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() == "yes":
-            return queryset.filter(parent__isnull=False)
-        if self.value() == "no":
-            return queryset.filter(parent__isnull=True)
-        return queryset
-
-
-# --- anomalies ---------------------------------------------------------------------------------
-
-
-class AnomalyForm(forms.ModelForm):
-    """Edits only the assignee, and only while the anomaly is still being worked on."""
-
-    class Meta:
-        model = Anomaly
-        fields = ("assignee",)
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
-        if "assignee" in self.changed_data and self.instance.status not in WORKABLE_STATUSES:
-            raise forms.ValidationError(
-                f"This anomaly is {self.instance.status}; its assignee can no longer change."
-            )
-        return cleaned
-
-
-class AnomalyNoteForm(forms.Form):
-    """The change page's "Add a note" form (posted to ``AnomalyAdmin.note_view``)."""
-
-    note = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
-        max_length=4000,
-        help_text="Recorded in the activity log with your name; the anomaly itself is unchanged.",
-    )
-
-
-class DismissForm(forms.Form):
-    """The intermediate page of the "Dismiss…" action."""
-
-    reason = forms.ChoiceField(
-        choices=DismissReason.choices,
-        widget=forms.RadioSelect,
-        help_text="Why these anomalies need no action.",
-    )
-    note = forms.CharField(
-        required=False,
-        max_length=4000,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
-        help_text="Optional: which promotion or event, or which anomaly this duplicates.",
-    )
 
 
 @admin.register(Anomaly)
@@ -441,7 +323,7 @@ class AnomalyAdmin(admin.ModelAdmin):
 
     @admin.display(description="details")
     def details_pretty(self, obj: Anomaly) -> str:
-        return _pretty_json(obj.details)
+        return pretty_json(obj.details)
 
     # actions: each calls the bulk triage service and reports counts
 
@@ -563,100 +445,3 @@ class AnomalyActivityAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("=anomaly__id", "actor__username", "note")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-
-
-# --- detection ---------------------------------------------------------------------------------
-
-
-class DetectionChunkInline(admin.TabularInline):
-    """The chunks of a run: which locations, which worker, how long, what they found."""
-
-    model = DetectionChunk
-    extra = 0
-    can_delete = False
-    fields = (
-        "index",
-        "status",
-        "location_count",
-        "series",
-        "worker",
-        "duration_seconds",
-        "findings",
-        "error",
-    )
-    readonly_fields = fields
-    ordering = ("index",)
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    @admin.display(description="locations")
-    def location_count(self, obj: DetectionChunk) -> int:
-        return len(obj.location_ids or [])
-
-    @admin.display(description="findings")
-    def findings(self, obj: DetectionChunk) -> int:
-        return sum(e.get("findings", 0) for e in (obj.counts or {}).values())
-
-
-@admin.register(DetectionRun)
-class DetectionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    inlines = (DetectionChunkInline,)
-    list_display = (
-        "id",
-        "as_of",
-        "status",
-        "trigger",
-        "duration",
-        "counts_summary",
-        "detector_names",
-        "created_at",
-    )
-    list_filter = ("status", "trigger")
-    readonly_fields = ("counts_pretty", "settings_pretty")
-    exclude = ("counts", "settings")
-
-    @admin.display(description="duration", ordering="duration_seconds")
-    def duration(self, obj: DetectionRun) -> str:
-        return "" if obj.duration_seconds is None else f"{obj.duration_seconds:.1f} s"
-
-    @admin.display(description="findings")
-    def counts_summary(self, obj: DetectionRun) -> str:
-        entries = [entry for entry in (obj.counts or {}).values() if isinstance(entry, dict)]
-        if not entries:
-            return ""
-        total = {
-            key: sum(e.get(key, 0) for e in entries) for key in ("findings", "new", "extended")
-        }
-        skipped = sum(1 for e in entries if e.get("skipped"))
-        text = f"{total['findings']} findings: {total['new']} new, {total['extended']} extended"
-        return text + (f"; {skipped} detector(s) skipped" if skipped else "")
-
-    @admin.display(description="detectors")
-    def detector_names(self, obj: DetectionRun) -> str:
-        return ", ".join(obj.detectors or [])
-
-    @admin.display(description="counts")
-    def counts_pretty(self, obj: DetectionRun) -> str:
-        return _pretty_json(obj.counts)
-
-    @admin.display(description="settings")
-    def settings_pretty(self, obj: DetectionRun) -> str:
-        return _pretty_json(obj.settings)
-
-
-@admin.register(DetectorConfig)
-class DetectorConfigAdmin(admin.ModelAdmin):
-    list_display = ("detector", "enabled", "params", "updated_at")
-    list_editable = ("enabled",)
-    list_filter = ("enabled",)
-    fields = ("detector", "enabled", "params", "default_params", "updated_at")
-    readonly_fields = ("default_params", "updated_at")
-
-    @admin.display(description="defaults (override any of these in params)")
-    def default_params(self, obj: DetectorConfig) -> str:
-        spec = REGISTRY.get(obj.detector) if obj else None
-        return _pretty_json(spec.default_params) if spec else "—"

@@ -1,0 +1,10 @@
+"""Admin for anomalies (the ops staff's triage screen), detection runs and detector settings.
+
+One module per screen; importing them registers their ``ModelAdmin``s:
+
+- ``anomaly``: anomalies (list, change page, triage actions) and the activity log;
+- ``runs``: detection runs with their chunks, and detector settings;
+- ``filters``, ``forms``, ``display``: the anomaly list's filters, its forms, rendering helpers.
+"""
+
+from anomalies.admin import anomaly, runs  # noqa: F401  (importing registers them)

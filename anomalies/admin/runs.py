@@ -1,0 +1,105 @@
+"""Admin of detection runs (with their chunks) and of detector settings."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from anomalies.admin.display import pretty_json
+from anomalies.detectors import REGISTRY
+from anomalies.models import DetectionChunk, DetectionRun, DetectorConfig
+from common.admin import ReadOnlyAdminMixin
+
+
+class DetectionChunkInline(admin.TabularInline):
+    """The chunks of a run: which locations, which worker, how long, what they found."""
+
+    model = DetectionChunk
+    extra = 0
+    can_delete = False
+    fields = (
+        "index",
+        "status",
+        "location_count",
+        "series",
+        "worker",
+        "duration_seconds",
+        "findings",
+        "error",
+    )
+    readonly_fields = fields
+    ordering = ("index",)
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="locations")
+    def location_count(self, obj: DetectionChunk) -> int:
+        return len(obj.location_ids or [])
+
+    @admin.display(description="findings")
+    def findings(self, obj: DetectionChunk) -> int:
+        return sum(e.get("findings", 0) for e in (obj.counts or {}).values())
+
+
+@admin.register(DetectionRun)
+class DetectionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    inlines = (DetectionChunkInline,)
+    list_display = (
+        "id",
+        "as_of",
+        "status",
+        "trigger",
+        "duration",
+        "counts_summary",
+        "detector_names",
+        "created_at",
+    )
+    list_filter = ("status", "trigger")
+    readonly_fields = ("counts_pretty", "settings_pretty")
+    exclude = ("counts", "settings")
+
+    @admin.display(description="duration", ordering="duration_seconds")
+    def duration(self, obj: DetectionRun) -> str:
+        return "" if obj.duration_seconds is None else f"{obj.duration_seconds:.1f} s"
+
+    @admin.display(description="findings")
+    def counts_summary(self, obj: DetectionRun) -> str:
+        entries = [entry for entry in (obj.counts or {}).values() if isinstance(entry, dict)]
+        if not entries:
+            return ""
+        total = {
+            key: sum(e.get(key, 0) for e in entries) for key in ("findings", "new", "extended")
+        }
+        skipped = sum(1 for e in entries if e.get("skipped"))
+        text = f"{total['findings']} findings: {total['new']} new, {total['extended']} extended"
+        return text + (f"; {skipped} detector(s) skipped" if skipped else "")
+
+    @admin.display(description="detectors")
+    def detector_names(self, obj: DetectionRun) -> str:
+        return ", ".join(obj.detectors or [])
+
+    @admin.display(description="counts")
+    def counts_pretty(self, obj: DetectionRun) -> str:
+        return pretty_json(obj.counts)
+
+    @admin.display(description="settings")
+    def settings_pretty(self, obj: DetectionRun) -> str:
+        return pretty_json(obj.settings)
+
+
+@admin.register(DetectorConfig)
+class DetectorConfigAdmin(admin.ModelAdmin):
+    list_display = ("detector", "enabled", "params", "updated_at")
+    list_editable = ("enabled",)
+    list_filter = ("enabled",)
+    fields = ("detector", "enabled", "params", "default_params", "updated_at")
+    readonly_fields = ("default_params", "updated_at")
+
+    @admin.display(description="defaults (override any of these in params)")
+    def default_params(self, obj: DetectorConfig) -> str:
+        spec = REGISTRY.get(obj.detector) if obj else None
+        return pretty_json(spec.default_params) if spec else "—"
