@@ -61,6 +61,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from anomalies.detectors import REGISTRY
+
 TRUE_POSITIVE = "true_positive"
 FALSE_POSITIVE = "false_positive"
 EXPECTED = "expected"
@@ -69,7 +71,14 @@ LABELLED_VERDICTS: tuple[str, ...] = (TRUE_POSITIVE, FALSE_POSITIVE, EXPECTED)
 
 # Which detector raises which anomaly type (the registry's names; a type missing here is
 # raised by the detector of the same name).
-DETECTOR_OF_TYPE: dict[str, str] = {"pos_outage": "inventory_discrepancy"}
+# Anomaly types raised by a detector of another name (from the registry: POS outages come
+# from the inventory-discrepancy detector).
+DETECTOR_OF_TYPE: dict[str, str] = {
+    anomaly_type: name
+    for name, spec in REGISTRY.items()
+    for anomaly_type in spec.anomaly_types
+    if anomaly_type != name
+}
 # Control counts can only reveal phantom inventory: the misses they find are ghost stock.
 CONTROL_COUNT_TYPE = "ghost_stock"
 

@@ -47,14 +47,14 @@ DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
         name="ML detection (every 6 hours)",
         minute="0",
         hour="0,6,12,18",
-        detectors=("ml_detected",),
+        detectors=detectors_scheduled("ml"),
         description="Isolation Forest over per SKU/location features.",
     ),
     DefaultSchedule(
         name="Ghost-stock detection (daily 04:30)",
         minute="30",
         hour="4",
-        detectors=("ghost_stock",),
+        detectors=detectors_scheduled("ghost_stock"),
         description="Phantom inventory: book stock > 0 while sales stopped.",
     ),
     DefaultSchedule(
