@@ -45,12 +45,6 @@ CHANGELIST = reverse("admin:anomalies_anomaly_changelist")
 #   6. the page of anomalies JOIN product, location, assignee (list_select_related)
 
 
-@pytest.fixture
-def admin_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def listed_ids(response) -> list[int]:
     return [anomaly.pk for anomaly in response.context["cl"].result_list]
 

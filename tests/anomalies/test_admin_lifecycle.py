@@ -11,43 +11,28 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from anomalies.models import Anomaly, AnomalyActivity, AnomalyStatus
+from anomalies.models import Anomaly, AnomalyActivity
 from anomalies.services import triage
 from anomalies.services.triage import (
     anomalies_wake_snoozed,
     anomaly_acknowledge,
 )
+from tests.anomalies.triage_support import (
+    ACK,
+    DISMISSED,
+    OPEN,
+    RESOLVED,
+    SNOOZED,
+    activities,
+)
 from tests.factories import AnomalyFactory
 
 pytestmark = pytest.mark.django_db
 
-OPEN, ACK, SNOOZED, RESOLVED, DISMISSED = (
-    AnomalyStatus.OPEN,
-    AnomalyStatus.ACKNOWLEDGED,
-    AnomalyStatus.SNOOZED,
-    AnomalyStatus.RESOLVED,
-    AnomalyStatus.DISMISSED,
-)
 CHANGELIST = reverse("admin:anomalies_anomaly_changelist")
-# The anomalies below: ghost stock of one SKU at one store, 20–25 January 2024, last
-# detected by the run as of the 25th.
-
-
-def log(anomaly: Anomaly) -> list[tuple]:
-    return list(
-        AnomalyActivity.objects.filter(anomaly=anomaly)
-        .order_by("id")
-        .values_list("actor__username", "action", "from_status", "to_status", "note")
-    )
 
 
 # --- admin -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def admin_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
 
 
 def post_action(client, action: str, anomalies: list[Anomaly], **extra):
@@ -198,7 +183,7 @@ def test_change_page_adds_notes_and_shows_system_entries(admin_client, staff_use
 
     assert response.status_code == 302
     assert response["Location"] == change_url + "#activity-log"
-    assert log(anomaly)[-1] == ("ops", "note", OPEN, OPEN, "store says shelf is empty")
+    assert activities(anomaly)[-1] == ("ops", "note", OPEN, OPEN, "store says shelf is empty")
     assert "store says shelf is empty" in admin_client.get(change_url).content.decode()
 
 
@@ -245,4 +230,4 @@ def test_assignee_saved_on_a_page_that_went_stale_warns(admin_client, staff_user
         "warning",
         f"Anomaly {anomaly.pk} was changed by someone else: now acknowledged.",
     ) in messages_of(response)
-    assert [row[1] for row in log(anomaly)] == ["acknowledge"]
+    assert [row[1] for row in activities(anomaly)] == ["acknowledge"]

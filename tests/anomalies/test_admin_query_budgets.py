@@ -36,12 +36,6 @@ CHANGELIST = reverse("admin:anomalies_anomaly_changelist")
 ANOMALY_CHANGELIST_QUERIES = 6
 
 
-@pytest.fixture
-def admin_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def listed_ids(response) -> list[int]:
     return [anomaly.pk for anomaly in response.context["cl"].result_list]
 

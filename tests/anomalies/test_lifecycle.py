@@ -6,74 +6,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from anomalies.models import Anomaly, AnomalyActivity, AnomalyStatus
+from anomalies.models import Anomaly
 from anomalies.services import triage
 from anomalies.services.schedules import schedules_ensure
 from anomalies.services.triage import (
     anomalies_wake_snoozed,
 )
 from anomalies.tasks import wake_snoozed_task
-from tests.factories import AnomalyFactory, LocationFactory, ProductFactory
+from tests.anomalies.triage_support import (
+    OPEN,
+    SNOOZED,
+    activities,
+)
+from tests.factories import AnomalyFactory
 
 pytestmark = pytest.mark.django_db
-
-OPEN, ACK, SNOOZED, RESOLVED, DISMISSED = (
-    AnomalyStatus.OPEN,
-    AnomalyStatus.ACKNOWLEDGED,
-    AnomalyStatus.SNOOZED,
-    AnomalyStatus.RESOLVED,
-    AnomalyStatus.DISMISSED,
-)
-# The anomalies below: ghost stock of one SKU at one store, 20–25 January 2024, last
-# detected by the run as of the 25th.
-START, END = dt.date(2024, 1, 20), dt.date(2024, 1, 25)
-
-
-def log(anomaly: Anomaly) -> list[tuple]:
-    return list(
-        AnomalyActivity.objects.filter(anomaly=anomaly)
-        .order_by("id")
-        .values_list("actor__username", "action", "from_status", "to_status", "note")
-    )
-
-
-@pytest.fixture
-def sku_at_store():
-    return ProductFactory(sku="A1"), LocationFactory(code="S1")
-
-
-@pytest.fixture
-def existing(sku_at_store):
-    """Factory of the 20–25 January anomaly in a given state."""
-    product, location = sku_at_store
-
-    def build(status: str, **kwargs) -> Anomaly:
-        if status == SNOOZED:
-            kwargs.setdefault("snoozed_until", dt.date(2024, 3, 1))
-            kwargs.setdefault("snoozed_severity", "warning")
-            kwargs.setdefault("snoozed_value_at_risk", Decimal("100.00"))
-        if status in (RESOLVED, DISMISSED):
-            kwargs.setdefault("closed_at", timezone.now())
-        return AnomalyFactory(
-            product=product,
-            location=location,
-            status=status,
-            severity="warning",
-            value_at_risk=Decimal("100.00"),
-            start_date=START,
-            end_date=END,
-            first_detected_on=END,
-            last_detected_on=END,
-            **kwargs,
-        )
-
-    return build
 
 
 # --- snoozes end -------------------------------------------------------------------------------
@@ -93,7 +44,9 @@ def test_wake_reopens_the_snoozes_whose_day_has_come_and_only_once(existing):
     assert again.summary() == "0 anomalies reopened."
     statuses = dict(Anomaly.objects.values_list("pk", "status"))
     assert statuses == {due.pk: OPEN, overdue.pk: OPEN, later.pk: SNOOZED, untouched.pk: OPEN}
-    assert log(due) == [(None, "wake", SNOOZED, OPEN, "snooze ended (snoozed until 2024-02-05)")]
+    assert activities(due) == [
+        (None, "wake", SNOOZED, OPEN, "snooze ended (snoozed until 2024-02-05)")
+    ]
     due.refresh_from_db()
     assert due.snoozed_until is None
 

@@ -9,10 +9,9 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from django.utils import timezone
 
 from anomalies.detectors.base import make_findings
-from anomalies.models import Anomaly, AnomalyActivity, AnomalyStatus
+from anomalies.models import Anomaly
 from anomalies.services.persistence import anomalies_persist
 from anomalies.services.redetection import (
     Redetection,
@@ -23,61 +22,19 @@ from anomalies.services.redetection import (
 from anomalies.services.triage import (
     anomaly_resolve,
 )
-from tests.factories import AnomalyFactory, DetectionRunFactory, LocationFactory, ProductFactory
+from tests.anomalies.triage_support import (
+    ACK,
+    DISMISSED,
+    END,
+    OPEN,
+    RESOLVED,
+    SNOOZED,
+    START,
+    activities,
+)
+from tests.factories import AnomalyFactory, DetectionRunFactory
 
 pytestmark = pytest.mark.django_db
-
-OPEN, ACK, SNOOZED, RESOLVED, DISMISSED = (
-    AnomalyStatus.OPEN,
-    AnomalyStatus.ACKNOWLEDGED,
-    AnomalyStatus.SNOOZED,
-    AnomalyStatus.RESOLVED,
-    AnomalyStatus.DISMISSED,
-)
-# The anomalies below: ghost stock of one SKU at one store, 20–25 January 2024, last
-# detected by the run as of the 25th.
-START, END = dt.date(2024, 1, 20), dt.date(2024, 1, 25)
-
-
-def log(anomaly: Anomaly) -> list[tuple]:
-    return list(
-        AnomalyActivity.objects.filter(anomaly=anomaly)
-        .order_by("id")
-        .values_list("actor__username", "action", "from_status", "to_status", "note")
-    )
-
-
-@pytest.fixture
-def sku_at_store():
-    return ProductFactory(sku="A1"), LocationFactory(code="S1")
-
-
-@pytest.fixture
-def existing(sku_at_store):
-    """Factory of the 20–25 January anomaly in a given state."""
-    product, location = sku_at_store
-
-    def build(status: str, **kwargs) -> Anomaly:
-        if status == SNOOZED:
-            kwargs.setdefault("snoozed_until", dt.date(2024, 3, 1))
-            kwargs.setdefault("snoozed_severity", "warning")
-            kwargs.setdefault("snoozed_value_at_risk", Decimal("100.00"))
-        if status in (RESOLVED, DISMISSED):
-            kwargs.setdefault("closed_at", timezone.now())
-        return AnomalyFactory(
-            product=product,
-            location=location,
-            status=status,
-            severity="warning",
-            value_at_risk=Decimal("100.00"),
-            start_date=START,
-            end_date=END,
-            first_detected_on=END,
-            last_detected_on=END,
-            **kwargs,
-        )
-
-    return build
 
 
 @pytest.fixture
@@ -145,11 +102,11 @@ def test_snoozed_anomaly_wakes_when_detection_finds_it_worse(
     assert anomaly.value_at_risk == Decimal(f"{value_at_risk:.2f}")
     if woken_with is None:
         assert anomaly.status == SNOOZED
-        assert log(anomaly) == []
+        assert activities(anomaly) == []
     else:
         assert anomaly.status == OPEN
         assert anomaly.snoozed_until is None
-        assert log(anomaly) == [(None, "wake", SNOOZED, OPEN, woken_with)]
+        assert activities(anomaly) == [(None, "wake", SNOOZED, OPEN, woken_with)]
 
 
 def test_snooze_worsen_percentage_is_a_setting(existing, detect, settings):
@@ -200,7 +157,7 @@ def test_resolved_anomaly_still_firing_the_next_day_reopens_as_regressed(existin
     assert anomaly.regressed_at is not None
     assert anomaly.closed_at is None
     assert anomaly.end_date == dt.date(2024, 1, 26)
-    assert log(anomaly) == [
+    assert activities(anomaly) == [
         (
             None,
             "regress",
@@ -226,7 +183,7 @@ def test_firing_again_after_a_gap_reopens_within_the_regression_window(
         assert Anomaly.objects.count() == 1
         assert (anomaly.status, anomaly.regression_count) == (OPEN, 1)
         assert anomaly.end_date == again
-        assert log(anomaly)[0][4] == (
+        assert activities(anomaly)[0][4] == (
             f"fired again as of {again} ({again} – {again}), "
             f"{days_after} day(s) after its last day 2024-01-25"
         )
@@ -260,7 +217,7 @@ def test_rerunning_the_same_date_does_not_reopen(existing, detect):
 
     anomaly.refresh_from_db()
     assert anomaly.status == RESOLVED
-    assert log(anomaly) == []
+    assert activities(anomaly) == []
 
 
 def test_each_regression_is_counted(existing, detect, staff_user):
@@ -272,7 +229,7 @@ def test_each_regression_is_counted(existing, detect, staff_user):
 
     anomaly.refresh_from_db()
     assert (anomaly.status, anomaly.regression_count) == (OPEN, 2)
-    assert [row[1] for row in log(anomaly)] == ["regress", "resolve", "regress"]
+    assert [row[1] for row in activities(anomaly)] == ["regress", "resolve", "regress"]
 
 
 def test_only_the_latest_anomaly_of_the_sku_counts(existing, detect, sku_at_store):
@@ -315,7 +272,7 @@ def test_dismissed_anomaly_firing_again_stays_dismissed_and_is_extended(existing
     )
     assert anomaly.end_date == again
     assert anomaly.last_detected_on == again
-    assert log(anomaly) == []
+    assert activities(anomaly) == []
 
 
 # --- the pure rules ----------------------------------------------------------------------------

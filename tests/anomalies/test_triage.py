@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from anomalies.models import Anomaly, AnomalyActivity, AnomalyStatus
+from anomalies.models import AnomalyActivity
 from anomalies.services.triage import (
     DismissReason,
     TransitionError,
@@ -23,47 +23,20 @@ from anomalies.services.triage import (
     anomaly_snooze,
     anomaly_unsnooze,
 )
-from tests.factories import AnomalyFactory, UserFactory
+from tests.anomalies.triage_support import (
+    ACK,
+    DISMISSED,
+    OPEN,
+    RESOLVED,
+    SNOOZED,
+    STATES,
+    TODAY,
+    activities,
+    make,
+)
+from tests.factories import AnomalyFactory
 
 pytestmark = pytest.mark.django_db
-
-OPEN, ACK, SNOOZED, RESOLVED, DISMISSED = (
-    AnomalyStatus.OPEN,
-    AnomalyStatus.ACKNOWLEDGED,
-    AnomalyStatus.SNOOZED,
-    AnomalyStatus.RESOLVED,
-    AnomalyStatus.DISMISSED,
-)
-STATES = [OPEN, ACK, SNOOZED, RESOLVED, DISMISSED]
-TODAY = dt.date(2024, 2, 1)
-SNOOZED_UNTIL = dt.date(2024, 2, 5)
-
-
-def make(status: str, **kwargs) -> Anomaly:
-    """An anomaly in ``status``; a snoozed one gets the snooze fields a snooze would set."""
-    if status == SNOOZED:
-        kwargs.setdefault("snoozed_until", SNOOZED_UNTIL)
-        kwargs.setdefault("snoozed_severity", "warning")
-        kwargs.setdefault("snoozed_value_at_risk", Decimal("95.00"))
-    return AnomalyFactory(status=status, **kwargs)
-
-
-@pytest.fixture
-def actor(db):
-    return UserFactory(username="ops")
-
-
-@pytest.fixture
-def bob(db):
-    return UserFactory(username="bob")
-
-
-def activities(anomaly: Anomaly) -> list[tuple]:
-    return list(
-        AnomalyActivity.objects.filter(anomaly=anomaly)
-        .order_by("id")
-        .values_list("actor__username", "action", "from_status", "to_status", "note")
-    )
 
 
 # --- acknowledge -------------------------------------------------------------------------------

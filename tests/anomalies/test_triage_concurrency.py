@@ -4,14 +4,12 @@ running transition, and simultaneous transitions where exactly one wins.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
-from decimal import Decimal
 
 import pytest
 from django.db import connection, connections
 
-from anomalies.models import Anomaly, AnomalyActivity, AnomalyStatus
+from anomalies.models import Anomaly, AnomalyActivity
 from anomalies.services import triage
 from anomalies.services.triage import (
     DismissReason,
@@ -23,46 +21,18 @@ from anomalies.services.triage import (
     anomaly_dismiss,
     anomaly_resolve,
 )
+from tests.anomalies.triage_support import (
+    ACK,
+    DISMISSED,
+    OPEN,
+    RESOLVED,
+    TODAY,
+    activities,
+    make,
+)
 from tests.factories import AnomalyFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-OPEN, ACK, SNOOZED, RESOLVED, DISMISSED = (
-    AnomalyStatus.OPEN,
-    AnomalyStatus.ACKNOWLEDGED,
-    AnomalyStatus.SNOOZED,
-    AnomalyStatus.RESOLVED,
-    AnomalyStatus.DISMISSED,
-)
-TODAY = dt.date(2024, 2, 1)
-SNOOZED_UNTIL = dt.date(2024, 2, 5)
-
-
-def make(status: str, **kwargs) -> Anomaly:
-    """An anomaly in ``status``; a snoozed one gets the snooze fields a snooze would set."""
-    if status == SNOOZED:
-        kwargs.setdefault("snoozed_until", SNOOZED_UNTIL)
-        kwargs.setdefault("snoozed_severity", "warning")
-        kwargs.setdefault("snoozed_value_at_risk", Decimal("95.00"))
-    return AnomalyFactory(status=status, **kwargs)
-
-
-@pytest.fixture
-def actor(db):
-    return UserFactory(username="ops")
-
-
-@pytest.fixture
-def bob(db):
-    return UserFactory(username="bob")
-
-
-def activities(anomaly: Anomaly) -> list[tuple]:
-    return list(
-        AnomalyActivity.objects.filter(anomaly=anomaly)
-        .order_by("id")
-        .values_list("actor__username", "action", "from_status", "to_status", "note")
-    )
 
 
 # --- stale and concurrent changes --------------------------------------------------------------
