@@ -53,6 +53,7 @@ online-retail: venv
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_transactions $(ONLINE_RETAIL) --preset online-retail
 	$(BIN)/python manage.py detect_anomalies --backfill 2011-01-01 2011-12-09
+	$(BIN)/python manage.py online_retail_report --file $(ONLINE_RETAIL)
 
 clean-demo:
 	rm -rf $(DEMO_DIR) db.sqlite3 db.sqlite3-wal db.sqlite3-shm
