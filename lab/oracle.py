@@ -386,65 +386,99 @@ def sweep(
 ) -> pd.DataFrame:
     """The oracle's recall and false alarms of ``kind`` over ``alpha_grid``.
 
-    Columns alpha, recall, false_alarms (non-matching episodes in the window), precision,
-    delay_median. ``truth`` as for ``scoring.score``.
+    Columns alpha, events, found, recall, episodes, false_alarms (non-matching episodes first
+    detected in the window), precision, delay_median. ``truth`` as for ``scoring.score``.
     """
     own = candidates[candidates["anomaly_type"] == kind]
     rows = []
     for alpha in alpha_grid(candidates):
-        scored = scoring.score(episodes_of(oracle_at(own, alpha)), truth, window)
-        row = (
-            scored.table.loc[kind]
-            if kind in scored.table.index
-            else pd.Series({"recall": np.nan, "episodes": 0, "true_episodes": 0})
-        )
+        table = scoring.score(episodes_of(oracle_at(own, alpha)), truth, window).table
+        row = table.loc[kind] if kind in table.index else None
+        events = int(row["events"]) if row is not None else 0
+        found = int(row["found"]) if row is not None else 0
+        episodes = int(row["episodes"]) if row is not None else 0
+        true_episodes = int(row["true_episodes"]) if row is not None else 0
         rows.append(
             {
                 "alpha": alpha,
-                "recall": row.get("recall", np.nan),
-                "false_alarms": int(row["episodes"] - row["true_episodes"]),
-                "precision": row.get("precision", np.nan),
-                "delay_median": row.get("delay_median", np.nan),
+                "events": events,
+                "found": found,
+                "recall": found / events if events else np.nan,
+                "episodes": episodes,
+                "false_alarms": episodes - true_episodes,
+                "precision": true_episodes / episodes if episodes else np.nan,
+                "delay_median": row["delay_median"] if row is not None else np.nan,
             }
         )
     return pd.DataFrame(rows)
 
 
-def compare_to_oracle(
-    project: scoring.Scored, candidates: pd.DataFrame, truth: pd.DataFrame, window: scoring.Window
-) -> pd.DataFrame:
+def compare_to_oracle(project: scoring.Scored, curves: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """The project's recall as a share of the oracle's recall at the same false-alarm count.
 
-    For each oracle type: the project's false alarms F (non-matching episodes of that type in
-    the window); the oracle's threshold is the largest swept alpha whose false alarms are ≤ F
-    (alpha = 0 when none is). Columns type, events, project_recall, project_false_alarms,
-    oracle_alpha, oracle_recall, oracle_false_alarms, recall_ratio (project / oracle).
+    ``curves``: ``sweep`` per type (or several bundles' sweeps summed by ``curves_sum``). For
+    each type: the project's false alarms F (non-matching episodes of that type first detected
+    in the window); the oracle's threshold is the largest swept alpha whose false alarms are
+    ≤ F (alpha = 0 when none is). Columns type, events, project_found, project_recall,
+    project_false_alarms, oracle_alpha, oracle_found, oracle_recall, oracle_false_alarms,
+    recall_ratio (project / oracle recall).
     """
     rows = []
-    for kind in ORACLE_TYPES:
-        table = project.table
+    table = project.table
+    for kind, curve in curves.items():
         if kind in table.index:
-            p_recall = table.loc[kind, "recall"]
+            p_found = int(table.loc[kind, "found"])
             p_fa = int(table.loc[kind, "episodes"] - table.loc[kind, "true_episodes"])
-            events = int(table.loc[kind, "events"])
         else:
-            p_recall, p_fa, events = np.nan, 0, 0
-        curve = sweep(candidates, truth, window, kind)
-        fits = curve[curve["false_alarms"] <= p_fa]
-        pick = fits.iloc[-1] if len(fits) else curve.iloc[0]
-        o_recall = pick["recall"]
-        rows.append(
-            {
-                "type": kind,
-                "events": events,
-                "project_recall": p_recall,
-                "project_false_alarms": p_fa,
-                "oracle_alpha": float(pick["alpha"]),
-                "oracle_recall": o_recall,
-                "oracle_false_alarms": int(pick["false_alarms"]),
-                "recall_ratio": p_recall / o_recall if o_recall and o_recall > 0 else np.nan,
-            }
-        )
+            p_found, p_fa = 0, 0
+        rows.append(_matched(kind, p_found, p_fa, curve))
+    return pd.DataFrame(rows)
+
+
+def _matched(kind: str, p_found: int, p_fa: int, curve: pd.DataFrame) -> dict:
+    fits = curve[curve["false_alarms"] <= p_fa]
+    pick = fits.iloc[-1] if len(fits) else curve.iloc[0]
+    events = int(pick["events"])
+    p_recall = p_found / events if events else np.nan
+    o_recall = pick["found"] / events if events else np.nan
+    return {
+        "type": kind,
+        "events": events,
+        "project_found": p_found,
+        "project_recall": p_recall,
+        "project_false_alarms": p_fa,
+        "oracle_alpha": float(pick["alpha"]),
+        "oracle_found": int(pick["found"]),
+        "oracle_recall": o_recall,
+        "oracle_false_alarms": int(pick["false_alarms"]),
+        "recall_ratio": p_recall / o_recall if o_recall and o_recall > 0 else np.nan,
+    }
+
+
+def pooled_comparison(parts: list[tuple[scoring.Scored, dict[str, pd.DataFrame]]]) -> pd.DataFrame:
+    """``compare_to_oracle`` over several bundles (e.g. the seeds of one scenario): the
+    project's hits and false alarms are summed, and so are the oracle's curves at each alpha
+    (one threshold for all bundles)."""
+    rows = []
+    for kind in ORACLE_TYPES:
+        p_found = p_fa = 0
+        curve = None
+        for scored, curves in parts:
+            table = scored.table
+            if kind in table.index:
+                p_found += int(table.loc[kind, "found"])
+                p_fa += int(table.loc[kind, "episodes"] - table.loc[kind, "true_episodes"])
+            c = curves[kind][["alpha", "events", "found", "false_alarms"]]
+            curve = (
+                c
+                if curve is None
+                else curve.assign(
+                    events=curve["events"] + c["events"].to_numpy(),
+                    found=curve["found"] + c["found"].to_numpy(),
+                    false_alarms=curve["false_alarms"] + c["false_alarms"].to_numpy(),
+                )
+            )
+        rows.append(_matched(kind, p_found, p_fa, curve))
     return pd.DataFrame(rows)
 
 
