@@ -4,6 +4,7 @@ planted events found on a small bundle, the comparison at equal false alarms and
 
 from __future__ import annotations
 
+import json
 from io import StringIO
 
 import numpy as np
@@ -229,3 +230,37 @@ def test_scenario_bundle_oracle_sees_volume_corrections_as_benign(tmp_path):
     )
     report = detection_evaluate(bundle=tmp_path, truth_path=tmp_path / "truth.csv", method="oracle")
     assert report.table.loc["inventory_discrepancy", "precision"] >= 0.7
+
+
+def test_set_option_prints_one_table_per_scenario(monkeypatch, tmp_path):
+    import lab.scenarios
+
+    # One tiny classic bundle stands in for the DEV set (the real sets are far too big here).
+    monkeypatch.setitem(lab.scenarios.SETS, "dev", (("classic", 7),))
+    monkeypatch.setitem(
+        lab.scenarios.SIZES, "small", {"n_locations": 1, "n_skus": 10, "n_days": 100}
+    )
+    out = StringIO()
+    target = tmp_path / "dev.json"
+
+    call_command(
+        "evaluate_detection",
+        "--set",
+        "dev",
+        "--size",
+        "small",
+        "--no-baseline",
+        "--workdir",
+        str(tmp_path),
+        "--json",
+        str(target),
+        "-v0",
+        stdout=out,
+    )
+
+    text = out.getvalue()
+    assert "== dev: scenario classic, seeds 7, 1 x 10 x 100 days" in text
+    assert "shelfwatch" in text and "oracle" in text and "same false-alarm count" in text
+    result = json.loads(target.read_text())["dev"][0]
+    assert result["scenario"] == "classic" and set(result["tables"]) == {"shelfwatch", "oracle"}
+    assert {row["type"] for row in result["comparison"]} == set(oracle.ORACLE_TYPES)
