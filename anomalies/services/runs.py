@@ -25,6 +25,7 @@ among those (q x their number).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import socket
@@ -32,12 +33,15 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.db.models import Max, Min, Subquery, Sum
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from anomalies.detectors import REGISTRY, MissingInput
@@ -92,6 +96,80 @@ def detection_policy_fdr_q() -> float:
         "fdr_q", flat=True
     )
     return next(iter(q), FDR_Q_DEFAULT)
+
+
+@dataclass(frozen=True)
+class DetectionDaySummary:
+    """The new findings of the latest day with a succeeded run, over every run of that day.
+
+    ``new_findings``: anomalies opened that day; ``controlled``: those with a p-value, kept by
+    false-discovery control; ``expected_false_alarms``: the expected number of false alarms
+    among those (q x their number, summed over the day's runs; ``None`` when none of the
+    day's runs was controlled, i.e. they ran before the policy existed). ``q_min``/``q_max``:
+    the levels the day's runs used.
+    """
+
+    as_of: dt.date
+    new_findings: int
+    controlled: int
+    expected_false_alarms: float | None
+    q_min: float | None
+    q_max: float | None
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any] | None) -> DetectionDaySummary | None:
+        """From ``detection_day_summary_expression()``'s value (``None``: no run yet)."""
+        if not value or value.get("as_of") is None:
+            return None
+        as_of = value["as_of"]
+        return cls(
+            as_of=dt.date.fromisoformat(as_of[:10]) if isinstance(as_of, str) else as_of,
+            new_findings=int(value.get("new") or 0),
+            controlled=int(value.get("controlled") or 0),
+            expected_false_alarms=value.get("expected"),
+            q_min=value.get("q_min"),
+            q_max=value.get("q_max"),
+        )
+
+
+def _day_summary_values() -> models.QuerySet:
+    latest = DetectionRun.objects.filter(status=RunStatus.SUCCEEDED).order_by("-as_of")
+    day_runs = DetectionRun.objects.filter(
+        status=RunStatus.SUCCEEDED, as_of=Subquery(latest.values("as_of")[:1])
+    )
+    return (
+        day_runs.order_by()
+        .values("status")  # one group: every run of the day
+        .annotate(
+            summary=JSONObject(
+                as_of=Max("as_of"),
+                new=Sum("new_findings"),
+                controlled=Sum("new_findings_controlled"),
+                expected=Sum("expected_false_alarms"),
+                q_min=Min("fdr_q"),
+                q_max=Max("fdr_q"),
+            )
+        )
+        .values_list("summary", flat=True)
+    )
+
+
+def detection_day_summary_expression() -> Subquery:
+    """A scalar subquery (a JSON object) with the ``DetectionDaySummary`` of the latest day.
+
+    An expression rather than a query of its own so that a list can annotate its page query
+    with it: the triage changelist states the day's expected false alarms without a query more
+    (the database evaluates the uncorrelated subquery once, not per row).
+    """
+    return Subquery(_day_summary_values(), output_field=models.JSONField())
+
+
+def detection_day_summary() -> DetectionDaySummary | None:
+    """The ``DetectionDaySummary`` of the latest day with a succeeded run (one query)."""
+    value = _day_summary_values().order_by("status").first()
+    if isinstance(value, str):  # a backend that hands the JSON object back as text
+        value = json.loads(value)
+    return DetectionDaySummary.from_json(value)
 
 
 def _validate_detectors(detectors: list[str] | None) -> list[str]:
