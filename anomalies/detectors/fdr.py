@@ -143,16 +143,18 @@ def fdr_control(
     rows = np.flatnonzero(has_p)
     loc = findings["location_id"].to_numpy(dtype="int64")[rows]
     fam_codes, fam_names = pd.factorize(labels[rows])
-    # One code per (location, family) and per location.
-    pair_codes, pairs = pd.factorize(pd.MultiIndex.from_arrays([loc, fam_codes]))
-    pair_loc = pairs.get_level_values(0).to_numpy(dtype="int64")
-    pair_fam = pairs.get_level_values(1).to_numpy(dtype="int64")
-    pair_candidates = np.bincount(pair_codes, minlength=len(pairs))
-    pair_tests = np.zeros(len(pairs), dtype="int64")
+    loc_codes, loc_ids = pd.factorize(loc)
+    # One code per (location, family): the two codes packed into one integer.
+    pair_keys, pair_codes = np.unique(
+        loc_codes.astype("int64") * len(fam_names) + fam_codes, return_inverse=True
+    )
+    pair_loc_code = pair_keys // len(fam_names)
+    pair_fam = pair_keys % len(fam_names)
+    pair_loc = np.asarray(loc_ids, dtype="int64")[pair_loc_code]
+    pair_candidates = np.bincount(pair_codes, minlength=len(pair_keys))
+    pair_tests = np.zeros(len(pair_keys), dtype="int64")
     np.maximum.at(pair_tests, pair_codes, tests[rows])
     pair_tested = np.maximum(pair_tests, pair_candidates)
-    loc_codes, loc_ids = pd.factorize(loc)
-    pair_loc_code = pd.Index(loc_ids).get_indexer(pair_loc)
     m = np.bincount(pair_loc_code, weights=pair_tested, minlength=len(loc_ids))
 
     q_value[rows] = bh_q_values(p[rows], loc_codes.astype("int64"), m)
@@ -160,7 +162,7 @@ def fdr_control(
     keep = ~has_p
     keep[rows[rejected]] = True
 
-    pair_kept = np.bincount(pair_codes[rejected], minlength=len(pairs))
+    pair_kept = np.bincount(pair_codes[rejected], minlength=len(pair_keys))
     families = pd.DataFrame(
         {
             "location_id": pair_loc,
