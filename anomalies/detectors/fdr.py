@@ -27,7 +27,16 @@ by m0 / m). The sum of the kept findings' q-values is NOT such an estimate: with
 signals (q-values ~ 0) among 1,000 tests, about 2.4 nulls pass at q = 0.05 and their q-values
 (~0.05 each) add up to ~0.12, twenty times too few.
 
-Pure pandas/numpy, vectorised (no loop over rows or locations).
+The guarantee is only as good as the p-values. Measured on the classic simulator (seed 7, 10
+stores x 150 SKUs, 90-day walk-forward): ghost stock reporting candidates at p0 <= 0.01 with its
+zero-run p0 as ``p_value`` (and every series of the store as ``tests``) kept 99 episodes at
+q = 0.05, 26 of them false (precision 0.74; its own cut p0 < 1e-4: 78 episodes, 7 false). q x R
+would have promised about 5: the plug-in negative-binomial p0 is too small for heavy-tailed
+items, and a condition re-tested every day is new only once, so the share of false alarms among
+a day's new findings can exceed q even where it holds over all of that day's findings.
+
+Pure pandas/numpy, vectorised (no loop over rows or locations); 100,000 findings over 1,000
+locations take about 0.2 s.
 """
 
 from __future__ import annotations
