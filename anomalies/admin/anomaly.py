@@ -44,7 +44,8 @@ from anomalies.services.charts import anomaly_chart_data
 from anomalies.services.context import anomaly_recent_activity
 from anomalies.services.runs import (
     DetectionDaySummary,
-    detection_day_summary_expression,
+    detection_day_summary_expressions,
+    detection_day_summary_from,
 )
 from anomalies.services.triage import (
     TransitionError,
@@ -73,7 +74,6 @@ EXPLANATION_LIST_CHARS = 80
 ACTIVITY_LOG_ROWS = 50
 SNOOZE_ACTION_DAYS = 7
 DISMISS_PREVIEW_ROWS = 20
-DAY_SUMMARY_ANNOTATION = "detection_day_summary"
 
 
 def _q(value: float) -> str:
@@ -126,12 +126,12 @@ class AnomalyChangeList(ChangeList):
     """The changelist whose page query also carries the latest detection day's summary."""
 
     def get_queryset(self, request: HttpRequest, exclude_parameters=None) -> QuerySet[Anomaly]:
-        # One uncorrelated scalar subquery in the page query (evaluated once by the
-        # database) instead of a query of its own: the list's query budget stays fixed.
+        # Uncorrelated scalar subqueries in the page query (each evaluated once by the
+        # database) instead of a query of their own: the list's query budget stays fixed.
         return (
             super()
             .get_queryset(request, exclude_parameters)
-            .annotate(**{DAY_SUMMARY_ANNOTATION: detection_day_summary_expression()})
+            .annotate(**detection_day_summary_expressions())
         )
 
 
@@ -272,10 +272,8 @@ class AnomalyAdmin(admin.ModelAdmin):
         context = getattr(response, "context_data", None)
         if context is not None and "cl" in context:
             rows = context["cl"].result_list
-            value = getattr(rows[0], DAY_SUMMARY_ANNOTATION, None) if len(rows) else None
-            context["false_alarm_summary"] = false_alarm_sentence(
-                DetectionDaySummary.from_json(value)
-            )
+            summary = detection_day_summary_from(rows[0]) if len(rows) else None
+            context["false_alarm_summary"] = false_alarm_sentence(summary)
         return response
 
     def get_actions(self, request: HttpRequest) -> dict:

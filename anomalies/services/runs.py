@@ -25,7 +25,6 @@ among those (q x their number).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import socket
@@ -39,9 +38,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min, Subquery, Sum
-from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from anomalies.detectors import REGISTRY, MissingInput
@@ -117,59 +115,68 @@ class DetectionDaySummary:
     q_max: float | None
 
     @classmethod
-    def from_json(cls, value: dict[str, Any] | None) -> DetectionDaySummary | None:
-        """From ``detection_day_summary_expression()``'s value (``None``: no run yet)."""
-        if not value or value.get("as_of") is None:
+    def from_values(cls, values: dict[str, Any] | None) -> DetectionDaySummary | None:
+        """From the values of ``detection_day_summary_expressions()`` (keys without their
+        ``DAY_SUMMARY_PREFIX``); ``None`` when there is no succeeded run."""
+        if not values or values.get("as_of") is None:
             return None
-        as_of = value["as_of"]
         return cls(
-            as_of=dt.date.fromisoformat(as_of[:10]) if isinstance(as_of, str) else as_of,
-            new_findings=int(value.get("new") or 0),
-            controlled=int(value.get("controlled") or 0),
-            expected_false_alarms=value.get("expected"),
-            q_min=value.get("q_min"),
-            q_max=value.get("q_max"),
+            as_of=values["as_of"],
+            new_findings=int(values.get("new_findings") or 0),
+            controlled=int(values.get("controlled") or 0),
+            expected_false_alarms=values.get("expected_false_alarms"),
+            q_min=values.get("q_min"),
+            q_max=values.get("q_max"),
         )
 
 
-def _day_summary_values() -> models.QuerySet:
-    latest = DetectionRun.objects.filter(status=RunStatus.SUCCEEDED).order_by("-as_of")
-    day_runs = DetectionRun.objects.filter(
-        status=RunStatus.SUCCEEDED, as_of=Subquery(latest.values("as_of")[:1])
-    )
-    return (
-        day_runs.order_by()
-        .values("status")  # one group: every run of the day
-        .annotate(
-            summary=JSONObject(
-                as_of=Max("as_of"),
-                new=Sum("new_findings"),
-                controlled=Sum("new_findings_controlled"),
-                expected=Sum("expected_false_alarms"),
-                q_min=Min("fdr_q"),
-                q_max=Max("fdr_q"),
-            )
-        )
-        .values_list("summary", flat=True)
-    )
+DAY_SUMMARY_PREFIX = "detection_day_"
 
 
-def detection_day_summary_expression() -> Subquery:
-    """A scalar subquery (a JSON object) with the ``DetectionDaySummary`` of the latest day.
+def detection_day_summary_expressions() -> dict[str, Subquery]:
+    """Scalar subqueries giving the ``DetectionDaySummary`` of the latest day, by annotation
+    name (``DAY_SUMMARY_PREFIX`` + field).
 
-    An expression rather than a query of its own so that a list can annotate its page query
-    with it: the triage changelist states the day's expected false alarms without a query more
-    (the database evaluates the uncorrelated subquery once, not per row).
+    Expressions rather than a query of their own so that a list can annotate its page query
+    with them: the triage changelist states the day's expected false alarms without a query
+    more (the subqueries are uncorrelated: the database evaluates each once, not per row).
     """
-    return Subquery(_day_summary_values(), output_field=models.JSONField())
+    latest = (
+        DetectionRun.objects.filter(status=RunStatus.SUCCEEDED)
+        .order_by("-as_of")
+        .values("as_of")[:1]
+    )
+    day_runs = DetectionRun.objects.filter(status=RunStatus.SUCCEEDED, as_of=Subquery(latest))
+
+    def total(aggregate: Any) -> Subquery:
+        # One group (every run of the day) and one value.
+        return Subquery(day_runs.order_by().values("status").annotate(v=aggregate).values("v"))
+
+    expressions = {
+        "as_of": Subquery(latest),
+        "new_findings": total(Sum("new_findings")),
+        "controlled": total(Sum("new_findings_controlled")),
+        "expected_false_alarms": total(Sum("expected_false_alarms")),
+        "q_min": total(Min("fdr_q")),
+        "q_max": total(Max("fdr_q")),
+    }
+    return {DAY_SUMMARY_PREFIX + name: value for name, value in expressions.items()}
+
+
+def detection_day_summary_from(obj: Any) -> DetectionDaySummary | None:
+    """The summary carried by ``obj``, a row annotated with the day-summary expressions."""
+    n = len(DAY_SUMMARY_PREFIX)
+    return DetectionDaySummary.from_values(
+        {name[n:]: getattr(obj, name, None) for name in detection_day_summary_expressions()}
+    )
 
 
 def detection_day_summary() -> DetectionDaySummary | None:
     """The ``DetectionDaySummary`` of the latest day with a succeeded run (one query)."""
-    value = _day_summary_values().order_by("status").first()
-    if isinstance(value, str):  # a backend that hands the JSON object back as text
-        value = json.loads(value)
-    return DetectionDaySummary.from_json(value)
+    expressions = detection_day_summary_expressions()
+    row = DetectionRun.objects.order_by().annotate(**expressions).values(*expressions).first()
+    n = len(DAY_SUMMARY_PREFIX)
+    return DetectionDaySummary.from_values({k[n:]: v for k, v in (row or {}).items()})
 
 
 def _validate_detectors(detectors: list[str] | None) -> list[str]:
