@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from anomalies.detectors.fdr import FDR_Q_DEFAULT, FDR_Q_MAX, check_fdr_q
+
 
 class AnomalyType(models.TextChoices):
     GHOST_STOCK = "ghost_stock", "Ghost stock (phantom inventory)"
@@ -75,6 +77,20 @@ class Anomaly(models.Model):
     anomaly_type = models.CharField(max_length=32, choices=AnomalyType.choices)
     severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.WARNING)
     score = models.FloatField(help_text="Detector score: z-score, probability or outlier score.")
+    p_value = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Probability of evidence at least this strong by chance under the series' "
+        "own model, before correction for the number of tests; blank when the detector gives "
+        "none.",
+    )
+    q_value = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Benjamini-Hochberg adjusted p-value at its store that day: the lowest "
+        "false-discovery rate at which it would still be reported. Blank when not controlled "
+        "(no p-value).",
+    )
     expected_value = models.FloatField(null=True, blank=True)
     actual_value = models.FloatField(null=True, blank=True)
     value_at_risk = models.DecimalField(
@@ -282,6 +298,30 @@ class DetectionRun(models.Model):
     history_days = models.PositiveIntegerField(
         default=120, help_text="Days of history (up to the as-of date) the detectors saw."
     )
+    fdr_q = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="False-discovery rate the run controlled its findings at (per store), as "
+        "set in the detection policy when it started.",
+    )
+    hypotheses_tested = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Hypotheses the detectors that give p-values tested (sum over stores of the "
+        "family sizes).",
+    )
+    new_findings = models.PositiveIntegerField(
+        default=0, help_text="Anomalies this run opened (all detectors)."
+    )
+    new_findings_controlled = models.PositiveIntegerField(
+        default=0,
+        help_text="Of the new anomalies, those with a p-value, kept by false-discovery control.",
+    )
+    expected_false_alarms = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Expected number of false alarms among the new controlled anomalies: the "
+        "false-discovery rate times their number (Benjamini-Hochberg bound).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -313,6 +353,13 @@ class DetectionChunk(models.Model):
     notes = models.JSONField(default=list, blank=True, help_text="Skipped detectors and why.")
     series = models.PositiveIntegerField(
         default=0, help_text="SKU-locations with sales in the history window of this chunk."
+    )
+    hypotheses_tested = models.PositiveBigIntegerField(
+        default=0, help_text="Hypotheses tested by the detectors that give p-values."
+    )
+    new_findings = models.PositiveIntegerField(default=0, help_text="Anomalies it opened.")
+    new_findings_controlled = models.PositiveIntegerField(
+        default=0, help_text="Of those, the ones with a p-value (false-discovery controlled)."
     )
     worker = models.CharField(max_length=255, blank=True, help_text="Host and process that ran it.")
     error = models.TextField(blank=True)
@@ -372,3 +419,54 @@ class DetectorConfig(models.Model):
             numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
             if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ValidationError({"params": f"{key} must be a number, not {value!r}."})
+
+
+def validate_fdr_q(value: float) -> None:
+    """Model-field validator: 0 < q <= ``FDR_Q_MAX`` (``anomalies.detectors.fdr``)."""
+    try:
+        check_fdr_q(value)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+class DetectionPolicy(models.Model):
+    """Settings of detection as a whole, one row (pk 1) edited in the admin.
+
+    ``fdr_q`` is the false-discovery rate at which every run controls its findings per store
+    and day (Benjamini-Hochberg over the findings of all detectors that give p-values). A run
+    reads it once when it starts (``DetectionRun.fdr_q``). Changes are recorded in the admin's
+    history of the row.
+    """
+
+    SINGLETON_PK = 1
+
+    fdr_q = models.FloatField(
+        "false-discovery rate",
+        default=FDR_Q_DEFAULT,
+        validators=[validate_fdr_q],
+        help_text=f"Expected share of false alarms among a store's findings of a day that come "
+        f"with a p-value, above 0 and at most {FDR_Q_MAX}. Lower: fewer false alarms, more "
+        f"missed events. 0.05 means about 1 false alarm in 20 findings.",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "detection policy"
+        verbose_name_plural = "detection policy"
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="detectionpolicy_singleton"),
+            models.CheckConstraint(
+                condition=Q(fdr_q__gt=0) & Q(fdr_q__lte=FDR_Q_MAX),
+                name="detectionpolicy_fdr_q_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Detection policy (FDR q = {self.fdr_q:g})"
+
+    @classmethod
+    def load(cls) -> DetectionPolicy:
+        """The one row, created with the defaults if it does not exist yet."""
+        policy, _ = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
+        return policy

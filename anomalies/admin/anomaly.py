@@ -2,6 +2,10 @@
 
 Status changes happen only through the triage services (actions here, POST actions in the API);
 the change form edits nothing but the assignee, and that too goes through ``anomaly_assign``.
+
+Above the list, one sentence states how many of the latest detection day's new findings are
+expected to be false alarms (``false_alarm_sentence``); the page query carries the numbers, so
+the changelist runs no query more for it.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -37,6 +42,11 @@ from anomalies.models import (
 )
 from anomalies.services.charts import anomaly_chart_data
 from anomalies.services.context import anomaly_recent_activity
+from anomalies.services.runs import (
+    DetectionDaySummary,
+    detection_day_summary_expressions,
+    detection_day_summary_from,
+)
 from anomalies.services.triage import (
     TransitionError,
     TransitionReport,
@@ -66,6 +76,65 @@ SNOOZE_ACTION_DAYS = 7
 DISMISS_PREVIEW_ROWS = 20
 
 
+def _q(value: float) -> str:
+    return f"{value:g}"
+
+
+def false_alarm_sentence(summary: DetectionDaySummary | None) -> str:
+    """What the triage list says about the latest detection day's new findings ("" if no run).
+
+    "Of the 37 findings raised on 2026-10-31, about 1.8 are expected to be false alarms
+    (FDR q = 0.05)." Findings of detectors without p-values are outside the control and said
+    to be.
+    """
+    if summary is None:
+        return ""
+    day = f"{summary.as_of:%Y-%m-%d}"
+    if summary.new_findings == 0:
+        return f"No new findings were raised on {day}."
+    if summary.expected_false_alarms is None or summary.q_max is None:
+        return (
+            f"{summary.new_findings} findings were raised on {day}, by detection that ran "
+            "without false-discovery control: no false-alarm rate can be stated."
+        )
+    if summary.controlled == 0:
+        return (
+            f"None of the {summary.new_findings} findings raised on {day} comes with a "
+            "p-value, so no false-alarm rate can be stated for them."
+        )
+    level = (
+        f"FDR q = {_q(summary.q_max)}"
+        if summary.q_min == summary.q_max
+        else f"FDR q = {_q(summary.q_min)} to {_q(summary.q_max)}"
+    )
+    expected = f"about {summary.expected_false_alarms:.1f}"
+    if summary.controlled == summary.new_findings:
+        return (
+            f"Of the {summary.new_findings} findings raised on {day}, {expected} are expected "
+            f"to be false alarms ({level})."
+        )
+    others = summary.new_findings - summary.controlled
+    return (
+        f"Of the {summary.new_findings} findings raised on {day}, {summary.controlled} passed "
+        f"false-discovery control ({level}): {expected} of those are expected to be false "
+        f"alarms. The other {others} come from detectors that give no p-value and are not "
+        "controlled."
+    )
+
+
+class AnomalyChangeList(ChangeList):
+    """The changelist whose page query also carries the latest detection day's summary."""
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters=None) -> QuerySet[Anomaly]:
+        # Uncorrelated scalar subqueries in the page query (each evaluated once by the
+        # database) instead of a query of their own: the list's query budget stays fixed.
+        return (
+            super()
+            .get_queryset(request, exclude_parameters)
+            .annotate(**detection_day_summary_expressions())
+        )
+
+
 @admin.register(Anomaly)
 class AnomalyAdmin(admin.ModelAdmin):
     form = AnomalyForm
@@ -78,6 +147,7 @@ class AnomalyAdmin(admin.ModelAdmin):
         "start_date",
         "end_date",
         "value_at_risk",
+        "q_value_column",
         "triage_status",
         "assignee",
         "last_detected_on",
@@ -120,6 +190,7 @@ class AnomalyAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     ("anomaly_type", "severity", "score"),
+                    ("p_value", "q_value"),
                     ("product", "location"),
                     ("start_date", "end_date"),
                     "explanation",
@@ -159,6 +230,8 @@ class AnomalyAdmin(admin.ModelAdmin):
         "anomaly_type",
         "severity",
         "score",
+        "p_value",
+        "q_value",
         "product",
         "location",
         "start_date",
@@ -190,6 +263,18 @@ class AnomalyAdmin(admin.ModelAdmin):
         # reads the same three; its run costs one query of its own rather than a join of the
         # run's JSON into every changelist row.
         return super().get_queryset(request).select_related(*self.list_select_related)
+
+    def get_changelist(self, request: HttpRequest, **kwargs) -> type[ChangeList]:
+        return AnomalyChangeList
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None)
+        if context is not None and "cl" in context:
+            rows = context["cl"].result_list
+            summary = detection_day_summary_from(rows[0]) if len(rows) else None
+            context["false_alarm_summary"] = false_alarm_sentence(summary)
+        return response
 
     def get_actions(self, request: HttpRequest) -> dict:
         # Closing is done with Resolve / Dismiss; a mass delete next to them is a trap.
@@ -297,6 +382,12 @@ class AnomalyAdmin(admin.ModelAdmin):
     @admin.display(description="location", ordering="location__code")
     def location_code(self, obj: Anomaly) -> str:
         return obj.location.code
+
+    @admin.display(description="q-value", ordering="q_value")
+    def q_value_column(self, obj: Anomaly) -> str:
+        # The lowest false-discovery rate at which this finding is still reported at its store
+        # that day; blank for findings outside the control (no p-value).
+        return "" if obj.q_value is None else f"{obj.q_value:.2g}"
 
     @admin.display(description="explanation")
     def short_explanation(self, obj: Anomaly) -> str:

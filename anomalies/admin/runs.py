@@ -7,7 +7,7 @@ from django.http import HttpRequest
 
 from anomalies.admin.display import pretty_json
 from anomalies.detectors import REGISTRY
-from anomalies.models import DetectionChunk, DetectionRun, DetectorConfig
+from anomalies.models import DetectionChunk, DetectionRun, DetectorConfig, RunStatus
 from common.admin import ReadOnlyAdminMixin
 
 
@@ -22,6 +22,9 @@ class DetectionChunkInline(admin.TabularInline):
         "status",
         "location_count",
         "series",
+        "hypotheses_tested",
+        "new_findings",
+        "new_findings_controlled",
         "worker",
         "duration_seconds",
         "findings",
@@ -55,12 +58,27 @@ class DetectionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "trigger",
         "duration",
         "counts_summary",
+        "false_alarms",
         "detector_names",
         "created_at",
     )
     list_filter = ("status", "trigger")
-    readonly_fields = ("counts_pretty", "settings_pretty")
+    readonly_fields = ("false_alarms", "counts_pretty", "settings_pretty")
     exclude = ("counts", "settings")
+
+    @admin.display(description="expected false alarms", ordering="expected_false_alarms")
+    def false_alarms(self, obj: DetectionRun) -> str:
+        """Expected false alarms among the run's new anomalies, and what they are out of."""
+        if obj.expected_false_alarms is None or obj.fdr_q is None:
+            if obj.status != RunStatus.SUCCEEDED:
+                return "—"
+            return "not controlled (run before the policy)"
+        text = (
+            f"{obj.expected_false_alarms:.1f} of {obj.new_findings_controlled} new controlled "
+            f"finding(s) (FDR q = {obj.fdr_q:g}; {obj.hypotheses_tested:,} hypotheses tested)"
+        )
+        others = obj.new_findings - obj.new_findings_controlled
+        return text + (f"; {others} new without p-value, not controlled" if others else "")
 
     @admin.display(description="duration", ordering="duration_seconds")
     def duration(self, obj: DetectionRun) -> str:

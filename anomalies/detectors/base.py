@@ -25,7 +25,19 @@ anomaly_type (str), product_id (Int64; <NA> for a location-level finding), locat
 start_date, end_date (datetime64[ns]), severity ("info" | "warning" | "critical"),
 score (float64), expected_value (float64), actual_value (float64), value_at_risk (float64,
 money), explanation (str, one line a store manager understands), details (object: a
-JSON-serialisable dict per row).
+JSON-serialisable dict per row), p_value (float64: the probability, under the null model the
+detector fitted to that series, of evidence at least as extreme as observed, for that one
+finding and BEFORE any multiple-testing correction; NaN when the detector gives none), tests
+(int64: how many hypotheses the detector tested at that finding's location on this run, e.g.
+eligible series x windows; the family size m of a false-discovery-rate correction; 0 when the
+detector gives none).
+
+``make_findings`` fills ``p_value`` = NaN and ``tests`` = 0 when they are not given; a detector
+that computes them assigns the two columns on the frame it returns. The detection service
+(``anomalies.services.runs``) then applies Benjamini-Hochberg control per location over the
+findings of all detectors that carry a p-value (``anomalies.detectors.fdr``), which adds
+``q_value`` (float64, NaN where ``p_value`` is NaN). Findings without a p-value are reported as
+they are, outside the false-discovery control.
 """
 
 from __future__ import annotations
@@ -51,7 +63,11 @@ FINDING_COLUMNS: list[str] = [
     "value_at_risk",
     "explanation",
     "details",
+    "p_value",
+    "tests",
 ]
+# Columns a detector may leave out of ``make_findings``: "gives no p-value, tested nothing".
+FINDING_DEFAULTS: dict[str, object] = {"p_value": np.nan, "tests": 0}
 
 
 class MissingInput(Exception):
@@ -138,9 +154,12 @@ def empty_findings() -> pd.DataFrame:
 def make_findings(columns: dict[str, object]) -> pd.DataFrame:
     """Build a findings frame from column arrays, coercing dtypes to the contract.
 
-    A scalar column is repeated on every row. Raises ``KeyError`` if a column of
-    ``FINDING_COLUMNS`` is missing, ``ValueError`` if every column is a scalar.
+    A scalar column is repeated on every row. ``p_value`` and ``tests`` may be left out
+    (``FINDING_DEFAULTS``: NaN and 0, i.e. outside the false-discovery control). Raises
+    ``KeyError`` if another column of ``FINDING_COLUMNS`` is missing, ``ValueError`` if every
+    column is a scalar.
     """
+    columns = {**FINDING_DEFAULTS, **columns}
     lengths = [len(columns[col]) for col in FINDING_COLUMNS if np.ndim(columns[col]) > 0]
     if not lengths:
         raise ValueError("make_findings needs at least one column of values, not scalars only.")
@@ -158,8 +177,10 @@ def make_findings(columns: dict[str, object]) -> pd.DataFrame:
             typed[col] = np.asarray(value).astype("int64")
         elif col in ("start_date", "end_date"):
             typed[col] = np.asarray(pd.to_datetime(value)).astype("datetime64[ns]")
-        elif col in ("score", "expected_value", "actual_value", "value_at_risk"):
+        elif col in ("score", "expected_value", "actual_value", "value_at_risk", "p_value"):
             typed[col] = np.asarray(value).astype("float64")
+        elif col == "tests":
+            typed[col] = np.asarray(value).astype("int64")
         else:
             # An explicit object Series (a plain array of str would become pandas' str dtype);
             # filled item by item so that a list of dicts or lists stays one object per row.

@@ -8,6 +8,10 @@ of the same dates, or a chunk delivered twice, updates rows and never duplicates
 What a finding does to the triage state of the anomaly it extends (regress, wake) is decided
 by ``anomalies.services.redetection.Redetections``; this module only matches and writes. Called by
 ``anomalies.services.runs`` once per chunk, inside the chunk's transaction.
+
+A finding's ``p_value`` and ``q_value`` (false-discovery control, ``anomalies.detectors.fdr``)
+are stored like its score: on the anomaly it opens, or on the one it extends when the run is
+the latest to see it. Either may be absent from the frame (NaN, stored as NULL).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ _UPDATE_FIELDS = [
     "value_at_risk",
     "explanation",
     "details",
+    "p_value",
+    "q_value",
     "end_date",
     "last_detected_on",
     "last_run",
@@ -47,10 +53,13 @@ _UPDATE_FIELDS = [
 
 @dataclass
 class PersistResult:
-    """How a batch of findings landed: rows created and rows extended, per anomaly type."""
+    """How a batch of findings landed: rows created and rows extended, per anomaly type;
+    ``created_controlled``: of the created, those with a q-value (false-discovery controlled).
+    """
 
     created: dict[str, int] = field(default_factory=dict)
     extended: dict[str, int] = field(default_factory=dict)
+    created_controlled: dict[str, int] = field(default_factory=dict)
 
 
 def _key(anomaly_type: str, product_id: Any, location_id: int) -> tuple[str, int | None, int]:
@@ -140,6 +149,8 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
             "value_at_risk": Decimal(str(round(float(row["value_at_risk"] or 0.0), 2))),
             "explanation": str(row["explanation"]),
             "details": _py(row["details"] or {}),
+            "p_value": _float_or_none(row.get("p_value")),
+            "q_value": _float_or_none(row.get("q_value")),
         }
         if match is None:
             anomaly = Anomaly(
@@ -156,6 +167,8 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
             to_create.append(anomaly)
             by_key.setdefault(key, []).append(anomaly)
             result.created[key[0]] = result.created.get(key[0], 0) + 1
+            if numbers["q_value"] is not None:
+                result.created_controlled[key[0]] = result.created_controlled.get(key[0], 0) + 1
             continue
         if match.pk is None:
             # Two findings of this batch merge into one new anomaly: it spans both.

@@ -13,6 +13,13 @@ Detection is per location (the detectors' statistics are per SKU-location or per
 the split does not change what is found; the one exception is the demand-spike cold start, where
 a location with too little history borrows the distribution pooled over the locations it is
 loaded with (its chunk).
+
+False-discovery control: ``findings_fdr_control`` applies Benjamini-Hochberg per location over the
+findings of all detectors that give a p-value (``anomalies.detectors.fdr``), at the level of
+the ``DetectionPolicy`` read when the run starts (``DetectionRun.fdr_q``). Per-location control
+is chunk-local, so chunking does not change it either. The run records the hypotheses tested,
+its new anomalies, how many of them were controlled and the expected number of false alarms
+among those (q x their number).
 """
 
 from __future__ import annotations
@@ -25,17 +32,26 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max, Min, Subquery, Sum
 from django.utils import timezone
 
 from anomalies.detectors import REGISTRY, MissingInput
 from anomalies.detectors.base import FINDING_COLUMNS, DetectionInput
-from anomalies.models import DetectionChunk, DetectionRun, DetectorConfig, RunStatus
+from anomalies.detectors.fdr import FDR_Q_DEFAULT, fdr_control
+from anomalies.models import (
+    DetectionChunk,
+    DetectionPolicy,
+    DetectionRun,
+    DetectorConfig,
+    RunStatus,
+)
 from anomalies.services.grouping import anomalies_group_root_causes
 from anomalies.services.loading import (
     HISTORY_DAYS,
@@ -70,6 +86,97 @@ def detector_settings() -> dict[str, dict[str, Any]]:
         enabled = cfg.enabled if cfg is not None else spec.enabled_by_default
         result[name] = {"enabled": enabled, "params": params}
     return result
+
+
+def detection_policy_fdr_q() -> float:
+    """The false-discovery rate of the ``DetectionPolicy`` row (``FDR_Q_DEFAULT`` without one)."""
+    q = DetectionPolicy.objects.filter(pk=DetectionPolicy.SINGLETON_PK).values_list(
+        "fdr_q", flat=True
+    )
+    return next(iter(q), FDR_Q_DEFAULT)
+
+
+@dataclass(frozen=True)
+class DetectionDaySummary:
+    """The new findings of the latest day with a succeeded run, over every run of that day.
+
+    ``new_findings``: anomalies opened that day; ``controlled``: those with a p-value, kept by
+    false-discovery control; ``expected_false_alarms``: the expected number of false alarms
+    among those (q x their number, summed over the day's runs; ``None`` when none of the
+    day's runs was controlled, i.e. they ran before the policy existed). ``q_min``/``q_max``:
+    the levels the day's runs used.
+    """
+
+    as_of: dt.date
+    new_findings: int
+    controlled: int
+    expected_false_alarms: float | None
+    q_min: float | None
+    q_max: float | None
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any] | None) -> DetectionDaySummary | None:
+        """From the values of ``detection_day_summary_expressions()`` (keys without their
+        ``DAY_SUMMARY_PREFIX``); ``None`` when there is no succeeded run."""
+        if not values or values.get("as_of") is None:
+            return None
+        return cls(
+            as_of=values["as_of"],
+            new_findings=int(values.get("new_findings") or 0),
+            controlled=int(values.get("controlled") or 0),
+            expected_false_alarms=values.get("expected_false_alarms"),
+            q_min=values.get("q_min"),
+            q_max=values.get("q_max"),
+        )
+
+
+DAY_SUMMARY_PREFIX = "detection_day_"
+
+
+def detection_day_summary_expressions() -> dict[str, Subquery]:
+    """Scalar subqueries giving the ``DetectionDaySummary`` of the latest day, by annotation
+    name (``DAY_SUMMARY_PREFIX`` + field).
+
+    Expressions rather than a query of their own so that a list can annotate its page query
+    with them: the triage changelist states the day's expected false alarms without a query
+    more (the subqueries are uncorrelated: the database evaluates each once, not per row).
+    """
+    latest = (
+        DetectionRun.objects.filter(status=RunStatus.SUCCEEDED)
+        .order_by("-as_of")
+        .values("as_of")[:1]
+    )
+    day_runs = DetectionRun.objects.filter(status=RunStatus.SUCCEEDED, as_of=Subquery(latest))
+
+    def total(aggregate: Any) -> Subquery:
+        # One group (every run of the day) and one value.
+        return Subquery(day_runs.order_by().values("status").annotate(v=aggregate).values("v"))
+
+    expressions = {
+        "as_of": Subquery(latest),
+        "new_findings": total(Sum("new_findings")),
+        "controlled": total(Sum("new_findings_controlled")),
+        "expected_false_alarms": total(Sum("expected_false_alarms")),
+        "q_min": total(Min("fdr_q")),
+        "q_max": total(Max("fdr_q")),
+    }
+    return {DAY_SUMMARY_PREFIX + name: value for name, value in expressions.items()}
+
+
+def detection_day_summary_from(obj: Any) -> DetectionDaySummary | None:
+    """The summary carried by ``obj``, a row annotated with the day-summary expressions."""
+    n = len(DAY_SUMMARY_PREFIX)
+    return DetectionDaySummary.from_values(
+        {name[n:]: getattr(obj, name, None) for name in detection_day_summary_expressions()}
+    )
+
+
+def detection_day_summary() -> DetectionDaySummary | None:
+    """The ``DetectionDaySummary`` of the latest day with a succeeded run (one query)."""
+    expressions = detection_day_summary_expressions()
+    row = DetectionRun.objects.order_by().annotate(**expressions).values(*expressions).first()
+    n = len(DAY_SUMMARY_PREFIX)
+    return DetectionDaySummary.from_values({k[n:]: v for k, v in (row or {}).items()})
 
 
 def _validate_detectors(detectors: list[str] | None) -> list[str]:
@@ -250,9 +357,10 @@ def detection_run_start(
     rows of ``chunk_locations`` locations (default ``chunk_locations_default()``). Returns the
     chunk ids, in order.
 
-    The claim is a conditional update, so two workers cannot start the same run. Settings are
-    read once here and stored on the run: every chunk uses the same ones even if an admin edits
-    them mid-run. Raises ``DetectionError`` if the run is not pending.
+    The claim is a conditional update, so two workers cannot start the same run. Settings (and
+    the policy's false-discovery rate) are read once here and stored on the run: every chunk
+    uses the same ones even if an admin edits them mid-run. Raises ``DetectionError`` if the
+    run is not pending.
     """
     claimed = DetectionRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
         status=RunStatus.RUNNING, started_at=timezone.now()
@@ -263,7 +371,8 @@ def detection_run_start(
         run = DetectionRun.objects.get(pk=run_id)
         effective = detector_settings()
         run.settings = {name: effective[name] for name in run.detectors}
-        run.save(update_fields=["settings"])
+        run.fdr_q = detection_policy_fdr_q()
+        run.save(update_fields=["settings", "fdr_q"])
         size = chunk_locations or chunk_locations_default()
         if location_ids is None:
             location_ids = list(Location.objects.values_list("id", flat=True))
@@ -324,12 +433,16 @@ def detection_chunk_execute(*, chunk_id: int, data: DetectionInput | None = None
                 as_of=run.as_of, history_days=run.history_days, location_ids=chunk.location_ids
             )
         findings, counts, notes = run_detectors(data, run.detectors, run.settings)
+        findings, counts = findings_fdr_control(findings, counts, fdr_q=run.fdr_q)
         with transaction.atomic():
             result = anomalies_persist(findings=findings, run=run)
             for name, entry in counts.items():
                 entry["new"] = result.created.get(name, 0)
                 entry["extended"] = result.extended.get(name, 0)
             chunk.counts = counts
+            chunk.hypotheses_tested = sum(entry.get("tested", 0) for entry in counts.values())
+            chunk.new_findings = sum(result.created.values())
+            chunk.new_findings_controlled = sum(result.created_controlled.values())
             chunk.notes = notes
             chunk.series = _series_count(data)
             chunk.status = RunStatus.SUCCEEDED
@@ -357,7 +470,8 @@ def run_detectors(
 
     Returns (all findings concatenated, per-detector counts ``{"findings": n, "seconds": s}``,
     notes for skipped detectors). A detector raising ``MissingInput`` or disabled in the
-    settings is skipped with a note.
+    settings is skipped with a note. These are the candidates: ``findings_fdr_control`` then
+    decides which of those with a p-value are reported.
     """
     frames: list[pd.DataFrame] = []
     counts: dict[str, dict[str, Any]] = {}
@@ -382,6 +496,41 @@ def run_detectors(
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FINDING_COLUMNS)
     )
     return findings, counts, notes
+
+
+def _detector_of_type() -> dict[str, str]:
+    return {t: name for name, spec in REGISTRY.items() for t in spec.anomaly_types}
+
+
+def findings_fdr_control(
+    findings: pd.DataFrame, counts: dict[str, dict[str, Any]], *, fdr_q: float | None
+) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Control the false-discovery rate at ``fdr_q`` per location over ``run_detectors``'
+    findings (``fdr.fdr_control``, one family per detector); ``None``: no control. Pure.
+
+    Returns (the findings kept, with ``q_value`` added, NaN where not controlled; a copy of
+    ``counts`` in which a detector whose findings carry p-values also gives ``candidates``
+    (its findings before the control), ``fdr_dropped`` (those not kept) and ``tested``
+    (hypotheses it tested, summed over locations), its ``findings`` being what was kept).
+    Without any p-value the findings pass unchanged and the counts are as given.
+    """
+    counts = {name: dict(entry) for name, entry in counts.items()}
+    if fdr_q is None or findings.empty:
+        return findings.assign(q_value=np.nan), counts
+    detector = findings["anomaly_type"].map(_detector_of_type()).fillna(findings["anomaly_type"])
+    detector = detector.to_numpy(dtype=object)
+    result = fdr_control(findings, fdr_q, family=detector)
+    if len(result.families):
+        kept = pd.Series(detector[findings.index.get_indexer(result.findings.index)])
+        kept_by_detector = kept.value_counts()
+        tested = result.families.groupby("family")["tested"].sum()
+        for name, n_tested in tested.items():  # one entry per detector, not per finding
+            entry = counts.setdefault(name, {"findings": 0})
+            entry["candidates"] = entry["findings"]
+            entry["findings"] = int(kept_by_detector.get(name, 0))
+            entry["fdr_dropped"] = entry["candidates"] - entry["findings"]
+            entry["tested"] = int(n_tested)
+    return result.findings.reset_index(drop=True), counts
 
 
 def _series_count(data: DetectionInput) -> int:
@@ -438,10 +587,15 @@ def detection_run_finalize(*, run_id: int) -> DetectionRun:
                         f"{n} under {reason.replace('_', ' ')}" for reason, n in grouped.items()
                     )
                 )
+            controlled = sum(chunk.new_findings_controlled for chunk in chunks)
             now = timezone.now()
             DetectionRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
                 counts=counts,
                 notes=notes,
+                hypotheses_tested=sum(chunk.hypotheses_tested for chunk in chunks),
+                new_findings=sum(chunk.new_findings for chunk in chunks),
+                new_findings_controlled=controlled,
+                expected_false_alarms=None if run.fdr_q is None else run.fdr_q * controlled,
                 status=RunStatus.SUCCEEDED,
                 finished_at=now,
                 duration_seconds=round((now - run.started_at).total_seconds(), 3),
