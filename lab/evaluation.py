@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 
 from anomalies.detectors import REGISTRY
+from anomalies.detectors.fdr import FDR_Q_DEFAULT
 from anomalies.services.loading import HISTORY_DAYS, DetectionFrames
-from anomalies.services.runs import run_detectors
+from anomalies.services.runs import findings_fdr_control, run_detectors
 from inventory.importing import BundleError, bundle_parse
 from lab import oracle, scoring
 from lab import seed_method as baseline_detectors
@@ -221,16 +222,18 @@ def detection_evaluate(
     progress: Progress | None = None,
     oracle_alpha: float = ORACLE_ALPHA,
     candidates: pd.DataFrame | None = None,
+    fdr_q: float | None = FDR_Q_DEFAULT,
 ) -> EvaluationReport:
     """Walk-forward detection over ``[start, end]`` on ``bundle``, scored against the truth.
 
     Defaults: ``end`` = last sales date, ``start`` = ``end`` − 89 days. ``method`` is
     ``"shelfwatch"`` (the registered detectors with ``effective_settings(overrides)``),
     ``"baseline"`` (the seed method) or ``"oracle"`` (``lab.oracle`` at ``oracle_alpha``;
-    ``candidates`` reuses ``oracle.oracle_candidates`` already computed). When the bundle has
-    ``oracle.npz`` the report's ``bands`` table splits the figures by velocity band. Raises
-    ``EvaluationError`` (bad window, method, settings, truth, no ``oracle.npz`` for the
-    oracle) or ``BundleError`` (invalid bundle).
+    ``candidates`` reuses ``oracle.oracle_candidates`` already computed); ``fdr_q`` is the
+    false-discovery level applied per store and day as a detection run applies it (None:
+    off). When the bundle has ``oracle.npz`` the report's ``bands`` table splits the figures
+    by velocity band. Raises ``EvaluationError`` (bad window, method, settings, truth, no
+    ``oracle.npz`` for the oracle) or ``BundleError`` (invalid bundle).
     """
     if method not in METHODS:
         raise EvaluationError(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
@@ -269,7 +272,9 @@ def detection_evaluate(
         if method == "baseline":
             findings = baseline_detectors.detect_baseline(data_today)
         else:
-            findings, _counts, _notes = run_detectors(data_today, names, settings)
+            findings, counts, _notes = run_detectors(data_today, names, settings)
+            # As a detection run does: Benjamini-Hochberg per store at ``fdr_q``.
+            findings, _counts = findings_fdr_control(findings, counts, fdr_q=fdr_q)
         if len(findings):
             frames.append(_labelled(findings, data, as_of))
         if (i + 1) % 10 == 0 or i + 1 == n_days:
