@@ -17,9 +17,10 @@ The law (``fit_benign_law``), fitted on every reconciled day before the day unde
 * **Size.** Given an event, ``|R| - 1 ~ NB2(mean m_s(v), dispersion alpha_L)`` with
   ``v`` = book stock the day before, ``m(v) = exp(theta_L + beta_L log(1 + v))`` per location
   (size grows with volume when the data says so, ``beta`` is learned), fitted by a robust
-  Poisson regression (IRLS with Huber weights on Pearson residuals: real write-offs and
-  duplicate postings in the history get little weight), and ``alpha_L`` by moments on the
-  same weights. A location with fewer than ``MIN_POOL_EVENTS`` events uses the pool of all
+  Poisson regression (IRLS, trimming events in the law's own extreme tail: real
+  write-offs and duplicate postings in the history do not shape it), and ``alpha_L`` by
+  moments on the same weights. A location with fewer than ``MIN_POOL_EVENTS`` events uses the
+  pool of all
   locations, and with fewer still a weak default prior. Per series the mean is scaled by a
   credibility factor ``g_s = (sum y + SIZE_PRIOR_UNITS) / (sum m + SIZE_PRIOR_UNITS)``.
 * ``p_tail = lambda_s x P(|R| >= r | event)``: the chance of a benign residual at least this
@@ -30,9 +31,10 @@ Duplicate receipt postings (``duplicate_receipts``): a positive residual equal t
 of a receipt of the same series within ``DUPLICATE_WINDOW_DAYS`` before (or on) that day.
 
 References: Cameron & Trivedi, *Regression Analysis of Count Data* (NB2, moment estimators);
-Cantoni & Ronchetti 2001, "Robust inference for generalized linear models", JASA (Huber-weighted
-quasi-likelihood); Buhlmann credibility and Gamma-Poisson empirical Bayes (Casella 1985, "An
-introduction to empirical Bayes data analysis").
+Cantoni & Ronchetti 2001, "Robust inference for generalized linear models", JASA (robust
+quasi-likelihood; here as hard trimming of the far tail); Buhlmann credibility and
+Gamma-Poisson empirical Bayes (Casella 1985, "An introduction to empirical Bayes data
+analysis").
 
 Pure numpy (scipy imported inside functions); no Django imports.
 """
@@ -63,8 +65,9 @@ RATE_PRIOR_DAYS_MIN, RATE_PRIOR_DAYS_MAX = 7.0, 365.0
 SIZE_PRIOR_UNITS = 3.0
 """Expected units at which a series' own size factor gets half the weight."""
 
-HUBER_C = 2.0
-"""Pearson residual beyond which a history event is down-weighted (Huber)."""
+OUTLIER_P = 1e-3
+"""A history event whose size is this improbable under the law being fitted is left out of
+the fit (it is a discrepancy, not a routine correction)."""
 
 ALPHA_MIN, ALPHA_MAX = 0.1, 5.0
 """Bounds of the size dispersion: a little heavier than Poisson at least (pooled series
@@ -205,16 +208,25 @@ def _fit(grid: Grid, returns_restock: bool) -> BenignLaw:
 
     theta, beta, alpha = (v[grid.loc_index] for v in (theta_l, beta_l, alpha_l))
     m = np.exp(theta[rows] + beta[rows] * x)
-    weight = _huber_weight(y, m, alpha[rows])
+    weight = _inlier_weight(y, m, alpha[rows])
     obs = np.bincount(rows, weights=weight * y, minlength=n_series)
     exp_ = np.bincount(rows, weights=weight * m, minlength=n_series)
     size_factor = (obs + SIZE_PRIOR_UNITS) / (exp_ + SIZE_PRIOR_UNITS)
     return BenignLaw(rate, t_s, n_s, theta, beta, alpha, size_factor)
 
 
-def _huber_weight(y: np.ndarray, m: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
-    pearson = np.abs(y - m) / np.sqrt(m * (1.0 + alpha * m) + 1e-12)
-    return np.minimum(1.0, HUBER_C / np.maximum(pearson, 1e-12))
+def _inlier_weight(y: np.ndarray, m: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
+    """1 for an event the current law finds plausible, 0 for one in its extreme tail
+    (``P(Y >= y) < OUTLIER_P``: a real discrepancy in the history, not a benign correction).
+
+    Hard trimming of the far tail only: Huber weights on Pearson residuals are not consistent
+    for small counts (they down-weight every 1-unit event when the mean is small, and the fit
+    collapses toward zero)."""
+    from scipy import stats
+
+    a = np.broadcast_to(alpha, np.shape(m))
+    tail = stats.nbinom.sf(y - 1.0, 1.0 / a, 1.0 / (1.0 + a * m))
+    return (tail >= OUTLIER_P).astype(float)
 
 
 def _robust_size_fit(
@@ -223,8 +235,8 @@ def _robust_size_fit(
     """Per group: (theta, beta, alpha) of ``y ~ NB2(exp(theta + beta x), alpha)``.
 
     Newton/IRLS for the Poisson log-link score equations (valid for the NB mean, Cameron &
-    Trivedi 3.2), weighted by Huber weights on Pearson residuals, all groups at once (2 x 2
-    systems through ``bincount``). Groups without events get the prior law.
+    Trivedi 3.2), events in the current law's far tail trimmed (``_inlier_weight``), all
+    groups at once (2 x 2 systems through ``bincount``). Groups without events get the prior law.
     """
     theta = np.full(n_groups, DEFAULT_SIZE_THETA)
     beta = np.zeros(n_groups)
@@ -245,7 +257,7 @@ def _robust_size_fit(
     for _ in range(IRLS_ITERATIONS):
         eta = theta[group] + beta[group] * x
         m = np.exp(np.clip(eta, -10, 10))
-        w = _huber_weight(y, m, alpha[group])
+        w = _inlier_weight(y, m, alpha[group])
         # Newton step on the weighted Poisson score: H d = g.
         g0, g1 = sums(w * (y - m)), sums(w * (y - m) * x)
         h00, h01, h11 = sums(w * m), sums(w * m * x), sums(w * m * x * x)
@@ -258,7 +270,7 @@ def _robust_size_fit(
         theta = theta + np.clip(d_theta, -2, 2)
         beta = np.clip(beta + np.clip(d_beta, -1, 1), -0.5, 1.5)
         m = np.exp(np.clip(theta[group] + beta[group] * x, -10, 10))
-        w = _huber_weight(y, m, alpha[group])
+        w = _inlier_weight(y, m, alpha[group])
         num, den = sums(w * ((y - m) ** 2 - y)), sums(w * m * m)
         alpha = np.divide(num, den, out=np.full(n_groups, ALPHA_MIN), where=den > 0)
         alpha = alpha.clip(ALPHA_MIN, ALPHA_MAX)

@@ -141,11 +141,17 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
 
     # A store that recorded no sales at all on an open day while its book stock kept moving
     # lost its sales data (a till or feed outage): one location-level finding, not one per item.
+    # Judged on every item whose book moved (not only those improbable one by one): many
+    # ordinary-looking moves on one silent day are improbable together.
     silent = grid.location_silent[:, d] & ~grid.calendar_closed[:, d]
-    per_location = np.bincount(grid.loc_index[flagged & silent], minlength=len(grid.location_ids))
+    moved = candidate & silent
+    n_loc = len(grid.location_ids)
+    per_location = np.bincount(grid.loc_index[moved], minlength=n_loc)
     outage_loc = per_location >= p["outage_min_items"]
+    if outage_loc.any():
+        outage_loc &= _outage_p_value(grid, law, reconciled, per_location) <= p["max_p"]
     outage = outage_loc[grid.loc_index]
-    outages = _outage_findings(grid, flagged & outage, unexplained, data.currency, law)
+    outages = _outage_findings(grid, moved & outage, unexplained, data.currency, law)
     rows = np.flatnonzero(flagged & ~outage)
     if not len(rows):
         return outages
@@ -240,6 +246,19 @@ def _ghost_resolution(
     return write_down & run.testable & (run.log_p0 < np.log(p["ghost_resolution_max_p"]))
 
 
+def _outage_p_value(
+    grid: Grid, law: benign_law.BenignLaw, reconciled: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    """(L,) Poisson chance of at least ``items`` benign corrections at each store on one day
+    (the sum of its reconciled items' benign rates)."""
+    from scipy import stats
+
+    expected = np.bincount(
+        grid.loc_index[reconciled], weights=law.rate[reconciled], minlength=len(grid.location_ids)
+    )
+    return stats.poisson.sf(items - 1, expected)
+
+
 def _outage_findings(
     grid: Grid,
     rows_mask: np.ndarray,
@@ -252,8 +271,6 @@ def _outage_findings(
     ``p_value``: Poisson chance of at least that many benign corrections at the store on one
     day (the sum of its reconciled items' benign rates); ``tests`` = 1 (one store-day).
     """
-    from scipy import stats
-
     rows = np.flatnonzero(rows_mask)
     if not len(rows):
         return _with_tests(empty_findings(), [], [])
@@ -271,11 +288,7 @@ def _outage_findings(
         grid.loc_index, weights=(grid.on_hand[:, d - 1] > 0).astype(float), minlength=n_loc
     )
     locs = np.flatnonzero(items)
-    reconciled = np.isfinite(unexplained)
-    expected = np.bincount(
-        grid.loc_index[reconciled], weights=law.rate[reconciled], minlength=n_loc
-    )
-    p_value = stats.poisson.sf(items[locs] - 1, expected[locs])
+    p_value = _outage_p_value(grid, law, np.isfinite(unexplained), items)[locs]
     explanations, details = [], []
     for li in locs:
         direction = "fell" if units[li] < 0 else "rose"
