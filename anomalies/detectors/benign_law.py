@@ -99,22 +99,42 @@ class BenignLaw:
 
     def p_at_least(self, rows: np.ndarray, size: np.ndarray, volume: np.ndarray) -> np.ndarray:
         """``lambda_s x P(|R| >= size | event)`` for residual sizes ``size`` (units, > 0)."""
-        from scipy import stats
-
         m = self.size_mean(rows, volume)
-        a = self.alpha[rows]
-        k = np.ceil(np.abs(size)) - 1.0  # |R| - 1 >= k
-        tail = stats.nbinom.sf(k - 1.0, 1.0 / a, 1.0 / (1.0 + a * m))
-        return self.rate[rows] * np.where(k <= 0, 1.0, tail)
+        return self.rate[rows] * nb_at_least(np.ceil(np.abs(size)) - 1.0, m, self.alpha[rows])
 
     def p_equal(self, rows: np.ndarray, size: np.ndarray, volume: np.ndarray) -> np.ndarray:
         """``lambda_s x P(|R| = size | event)`` (0 for a size below 1)."""
-        from scipy import stats
-
         m = self.size_mean(rows, volume)
-        a = self.alpha[rows]
-        pmf = stats.nbinom.pmf(np.round(size) - 1.0, 1.0 / a, 1.0 / (1.0 + a * m))
+        y = np.maximum(np.round(size) - 1.0, 0.0)
+        pmf = nb_pmf(y, m, self.alpha[rows])
         return self.rate[rows] * np.where(size >= 1, pmf, 0.0)
+
+
+def nb_at_least(y: np.ndarray, mean: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
+    """``P(Y >= y)`` for ``Y ~ NB2(mean, alpha)``: the regularised incomplete beta
+    ``I_{1-p}(y, 1/alpha)`` with ``p = 1 / (1 + alpha mean)``; 1 for ``y <= 0``."""
+    from scipy import special
+
+    y, mean, alpha = np.broadcast_arrays(np.asarray(y, float), mean, alpha)
+    q = alpha * mean / (1.0 + alpha * mean)
+    tail = special.betainc(np.maximum(y, 1.0), 1.0 / alpha, q)
+    return np.where(y <= 0, 1.0, tail)
+
+
+def nb_pmf(y: np.ndarray, mean: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
+    """``P(Y = y)`` for ``Y ~ NB2(mean, alpha)``, ``y`` >= 0 whole units."""
+    from scipy import special
+
+    n = 1.0 / np.asarray(alpha, float)
+    log_p = -np.log1p(alpha * mean)  # log(1 / (1 + alpha mean))
+    log_q = np.log(alpha * mean) + log_p
+    return np.exp(
+        special.gammaln(y + n)
+        - special.gammaln(n)
+        - special.gammaln(y + 1.0)
+        + n * log_p
+        + y * log_q
+    )
 
 
 def residuals(grid: Grid, returns_restock: bool = True) -> np.ndarray:
@@ -222,11 +242,7 @@ def _inlier_weight(y: np.ndarray, m: np.ndarray, alpha: np.ndarray | float) -> n
     Hard trimming of the far tail only: Huber weights on Pearson residuals are not consistent
     for small counts (they down-weight every 1-unit event when the mean is small, and the fit
     collapses toward zero)."""
-    from scipy import stats
-
-    a = np.broadcast_to(alpha, np.shape(m))
-    tail = stats.nbinom.sf(y - 1.0, 1.0 / a, 1.0 / (1.0 + a * m))
-    return (tail >= OUTLIER_P).astype(float)
+    return (nb_at_least(y, m, alpha) >= OUTLIER_P).astype(float)
 
 
 def _robust_size_fit(
@@ -244,21 +260,31 @@ def _robust_size_fit(
     if not len(y):
         beta[:] = DEFAULT_SIZE_BETA
         return theta, beta, alpha
-    # Start from the intercept-only fit (the group mean).
-    cnt = np.bincount(group, minlength=n_groups)
-    mean = np.divide(
-        np.bincount(group, weights=y, minlength=n_groups), cnt, out=np.ones(n_groups), where=cnt > 0
-    )
-    theta = np.log(np.maximum(mean, 0.05))
+    # Start from a robust intercept-only fit: the mean of each group's events up to their
+    # median-plus-3-MAD (real discrepancies in the history would otherwise inflate the start,
+    # widen the law and mask themselves from the trimming).
+    start = np.full(n_groups, 0.05)
+    order = np.argsort(group, kind="stable")
+    bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
+    for g in range(n_groups):  # one pass per location (tens), not per series
+        vals = y[order[bounds[g] : bounds[g + 1]]]
+        if len(vals):
+            med = np.median(vals)
+            mad = np.median(np.abs(vals - med))
+            start[g] = max(vals[vals <= med + 3.0 * max(mad, 1.0)].mean(), 0.05)
+    theta = np.log(start)
 
     def sums(values: np.ndarray) -> np.ndarray:
         return np.bincount(group, weights=values, minlength=n_groups)
 
     for _ in range(IRLS_ITERATIONS):
-        eta = theta[group] + beta[group] * x
-        m = np.exp(np.clip(eta, -10, 10))
+        m = np.exp(np.clip(theta[group] + beta[group] * x, -10, 10))
         w = _inlier_weight(y, m, alpha[group])
-        # Newton step on the weighted Poisson score: H d = g.
+        # Dispersion by moments on the inliers, then a Newton step on the weighted Poisson
+        # score: H d = g.
+        num, den = sums(w * ((y - m) ** 2 - y)), sums(w * m * m)
+        alpha = np.divide(num, den, out=np.full(n_groups, ALPHA_MIN), where=den > 0)
+        alpha = alpha.clip(ALPHA_MIN, ALPHA_MAX)
         g0, g1 = sums(w * (y - m)), sums(w * (y - m) * x)
         h00, h01, h11 = sums(w * m), sums(w * m * x), sums(w * m * x * x)
         det = h00 * h11 - h01**2
@@ -269,16 +295,11 @@ def _robust_size_fit(
         d_theta = np.where(ok, d_theta, np.divide(g0, h00, out=np.zeros(n_groups), where=h00 > 0))
         theta = theta + np.clip(d_theta, -2, 2)
         beta = np.clip(beta + np.clip(d_beta, -1, 1), -0.5, 1.5)
-        m = np.exp(np.clip(theta[group] + beta[group] * x, -10, 10))
-        w = _inlier_weight(y, m, alpha[group])
-        num, den = sums(w * ((y - m) ** 2 - y)), sums(w * m * m)
-        alpha = np.divide(num, den, out=np.full(n_groups, ALPHA_MIN), where=den > 0)
-        alpha = alpha.clip(ALPHA_MIN, ALPHA_MAX)
     return theta, beta, alpha
 
 
 def duplicate_receipts(grid: Grid, returns_restock: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Receipts posted twice: ((S, D) bool, (S, D) lag in days to the matching receipt).
+    """Receipts posted twice: ((S, D) bool, (S, D) int8 lag in days to the matching receipt).
 
     A day whose residual is positive and equals the units of a receipt of the same series on
     that day or up to ``DUPLICATE_WINDOW_DAYS`` before (the nearest such receipt; lag -1 where
@@ -286,17 +307,21 @@ def duplicate_receipts(grid: Grid, returns_restock: bool = True) -> tuple[np.nda
     """
 
     def compute() -> tuple[np.ndarray, np.ndarray]:
-        r = np.nan_to_num(residuals(grid, returns_restock))
+        r = residuals(grid, returns_restock).reshape(-1)
+        n_days = grid.n_days
         found = np.zeros(r.shape, dtype=bool)
-        lag = np.full(r.shape, -1, dtype=np.int64)
-        positive = r > 0
-        for k in range(min(DUPLICATE_WINDOW_DAYS, grid.n_days - 1) + 1):
-            match = np.zeros(r.shape, dtype=bool)
-            received = grid.receipts[:, : grid.n_days - k]
-            match[:, k:] = positive[:, k:] & (received > 0) & (r[:, k:] == received)
-            lag[match & ~found] = k
-            found |= match
-        return found, lag
+        lag = np.full(r.shape, -1, dtype=np.int8)
+        # Receipts are sparse: test the cells up to the window after each one, not the grid.
+        cells = np.flatnonzero(grid.receipts.reshape(-1) > 0)
+        quantity = grid.receipts.reshape(-1)[cells]
+        day = cells % n_days
+        for k in range(min(DUPLICATE_WINDOW_DAYS, n_days - 1) + 1):
+            inside = day + k < n_days
+            target = cells[inside] + k
+            target = target[r[target] == quantity[inside]]  # NaN never matches
+            lag[target[~found[target]]] = k
+            found[target] = True
+        return found.reshape(grid.units.shape), lag.reshape(grid.units.shape)
 
     return memoised(grid, ("duplicate_receipts", returns_restock), compute)
 

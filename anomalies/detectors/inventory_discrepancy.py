@@ -251,12 +251,13 @@ def _outage_p_value(
 ) -> np.ndarray:
     """(L,) Poisson chance of at least ``items`` benign corrections at each store on one day
     (the sum of its reconciled items' benign rates)."""
-    from scipy import stats
+    from scipy import special
 
     expected = np.bincount(
         grid.loc_index[reconciled], weights=law.rate[reconciled], minlength=len(grid.location_ids)
     )
-    return stats.poisson.sf(items - 1, expected)
+    # P(N >= k) for N ~ Poisson(expected) is the regularised lower incomplete gamma P(k, .).
+    return np.where(items >= 1, special.gammainc(np.maximum(items, 1), expected), 1.0)
 
 
 def _outage_findings(

@@ -42,7 +42,7 @@ ZERO_PRIOR_DAYS = 2.0
 DISPERSION_SHRINK_DAYS = 28.0
 """Baseline days at which a series' own zero-implied dispersion gets half the weight."""
 
-QUANTILE_NODES = 48
+QUANTILE_NODES = 128
 """Nodes of the quantile grid (geometric from ``QUANTILE_FLOOR`` to 1) of the rate integral."""
 
 QUANTILE_FLOOR = 1e-8
