@@ -11,12 +11,22 @@ point-of-sale data", M&SOM), with negative-binomial demand:
    ``baseline_days`` up to the last sale (the run itself is excluded, so the quiet days cannot
    lower the rate that judges them): weekday-adjusted winsorised rate x weekday factor x
    promotion uplift (a zero run during a promotion is more suspicious).
-3. ``p0 = prod_d P(X_d = 0)`` under NB2 with the series' dispersion, but never below the
-   item's own share of zero days raised to the (demand-weighted) run length, so lumpy items
-   that are bought on few days are judged by how often they really sell. The run is flagged
-   when ``p0 < min_p``; slow movers (0.05-0.5 units/day) get there only after weeks, fast
-   movers after a few days. Items need ``min_history_days`` usable days and
+3. ``p0 = prod_d P(X_d = 0)`` under NB2, but never below the item's own share of zero days
+   raised to the (demand-weighted) run length, so lumpy items that are bought on few days are
+   judged by how often they really sell (``demand_model.log_p_no_sales``, a plug-in value).
+   Where that is below ``min_p``, ``zero_run_law.log_p_zero_run`` recomputes it honestly: the
+   rate's uncertainty integrated out (Gamma sampling distribution of the baseline rate), a
+   dispersion read from the zero mass and shrunk toward the velocity band (heavy-tailed items
+   have natural zero runs), and the share of zero days under its Beta posterior. The run is
+   flagged when that ``p0 < min_p``; slow movers (0.05-0.5 units/day) get there only after
+   weeks, fast movers after a few days. Items need ``min_history_days`` usable days and
    ``min_sales_days`` selling days of baseline, and ``min_zero_days`` evidence days.
+   Units received during the run and never sold count like any other stock on the books:
+   every day with book stock is evidence, including the days after a delivery that ended a
+   stockout.
+   Not ghost stock: book stock no larger than the phantom units of a receipt posted twice
+   (``benign_law.phantom_units`` over ``duplicate_lookback_days``); ``inventory_discrepancy``
+   reports the duplicate.
 4. Severity: ``1 - p0 x (items tested today at the location)`` (Bonferroni) through
    ``base.severity_from_probability``, one level up from ``critical_value_at_risk`` and at
    most a warning below ``minor_value``.
@@ -26,7 +36,8 @@ Inputs: ``data.stock`` (required), ``data.sales``, ``data.products`` (regular pr
 Output: findings frame (``base.FINDING_COLUMNS``), one row per flagged SKU/location with
 ``start_date`` = day after the last sale (stable across daily runs), ``end_date`` = ``as_of``;
 ``expected_value`` = units expected over the evidence days, ``actual_value`` = 0,
-``score`` = -log10(p0), ``value_at_risk`` = on_hand x regular price.
+``score`` = -log10(p0), ``value_at_risk`` = on_hand x regular price; plus ``p_value`` (float64,
+p0 before any multiplicity correction) and ``tests`` (int64, items tested at that location).
 Raises ``base.MissingInput`` when no book stock was imported.
 """
 
@@ -38,6 +49,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import benign_law, zero_run_law
 from .base import (
     DetectionInput,
     MissingInput,
@@ -69,6 +81,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "critical_value_at_risk": 250.0,
     # ... and below which a finding is at most a warning.
     "minor_value": 50.0,
+    # Book units a recognised duplicate receipt put on the books within this many days are
+    # phantom units of an inventory discrepancy, not ghost stock.
+    "duplicate_lookback_days": 120,
 }
 
 
@@ -143,13 +158,13 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     p = {**DEFAULT_PARAMS, **params}
     grid = build_grid(data)
     if grid.n_series == 0 or grid.on_hand_ffill is None:
-        return empty_findings()
+        return _with_tests(empty_findings(), [], [])
 
     last = grid.last
     on_hand_now = grid.on_hand_ffill[:, last]
     run = zero_run_test(grid, p)
     if run is None:
-        return empty_findings()
+        return _with_tests(empty_findings(), [], [])
     last_sale, model, mu, log_p0, zero_days = (
         run.last_sale,
         run.model,
@@ -160,10 +175,21 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
     in_run = np.arange(grid.n_days) > last_sale[:, None]
     evidence = run.evidence
     eligible = run.testable & (on_hand_now > 0)
+    # Phantom units of a receipt posted twice explain the book stock: a discrepancy, reported
+    # by inventory_discrepancy, not ghost stock.
+    phantom = benign_law.phantom_units(grid, int(p["duplicate_lookback_days"]))
+    eligible &= ~((phantom > 0) & (on_hand_now <= phantom))
+    # The plug-in p0 is a lower bound of the integrated one (the zero-run probability is
+    # log-convex in the rate, and the robust dispersion is never smaller): integrate only
+    # where the plug-in one is small enough to matter.
     flagged = eligible & (log_p0 < np.log(p["min_p"]))
+    log_p0 = log_p0.copy()
+    rows = np.flatnonzero(flagged)
+    log_p0[rows] = zero_run_law.log_p_zero_run(model, grid.loc_index, rows, mu, evidence)
+    flagged[rows] = log_p0[rows] < np.log(p["min_p"])
     rows = np.flatnonzero(flagged)
     if not len(rows):
-        return empty_findings()
+        return _with_tests(empty_findings(), [], [])
 
     p0 = np.exp(log_p0[rows])
     # Bonferroni over the SKUs tested today at the same location: the chance that any of the
@@ -179,6 +205,7 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
         severity_from_probability(probability), value >= p["critical_value_at_risk"]
     )
     severity = np.where((value < p["minor_value"]) & (severity == "critical"), "warning", severity)
+    robust_alpha = zero_run_law.zero_dispersion(model, grid.loc_index, rows)[0]
     expected_total = mu[rows].sum(axis=1)
     promo_days = (evidence & grid.promo)[rows].sum(axis=1)
     received = np.where(in_run[rows], grid.receipts[rows], 0.0).sum(axis=1)
@@ -207,7 +234,7 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
                 "expected_units": round(float(expected_total[i]), 2),
                 "expected_units_per_day": round(float(per_day), 3),
                 "base_rate_per_day": round(float(model.rate[row]), 3),
-                "dispersion": round(float(model.dispersion[row]), 3),
+                "dispersion": round(float(robust_alpha[i]), 3),
                 "promotion_days": int(promo_days[i]),
                 "p_zero_run": float(p0[i]),
                 "probability": round(float(probability[i]), 4),
@@ -217,7 +244,7 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
             }
         )
 
-    return make_findings(
+    found = make_findings(
         {
             "anomaly_type": [ANOMALY_TYPE] * len(rows),
             "product_id": grid.product_id[rows],
@@ -232,4 +259,12 @@ def detect_ghost_stock(data: DetectionInput, params: dict[str, Any]) -> pd.DataF
             "explanation": explanations,
             "details": details,
         }
+    )
+    return _with_tests(found, p0, tested[grid.loc_index[rows]])
+
+
+def _with_tests(found: pd.DataFrame, p_value, tests) -> pd.DataFrame:
+    """``found`` with the ``p_value`` (float64) and ``tests`` (int64) columns."""
+    return found.assign(
+        p_value=np.asarray(p_value, dtype="float64"), tests=np.asarray(tests, dtype="int64")
     )

@@ -1,4 +1,5 @@
-"""Inventory discrepancies: book-stock changes that receipts, sales and returns do not explain.
+"""Inventory discrepancies: book-stock changes that receipts, sales and returns do not explain,
+judged against the series' own benign-correction law.
 
 Method: exact stock reconciliation on the as-of day ``d`` (perpetual-inventory identity):
 
@@ -8,31 +9,46 @@ Method: exact stock reconciliation on the as-of day ``d`` (perpetual-inventory i
 ``adjustments`` are book corrections ShelfWatch recorded itself (a cycle count entered in the
 admin or the API writes counted − book): they are explained, not discrepancies.
 
-Returned units are taken to go back on the shelf (``returns_restock``, default true: most
-retail returns are resaleable and are booked back into stock); set it to false where returns
-are written off instead. Positive = stock appeared on the books (a receipt posted twice, a
-count corrected upward); negative = stock vanished (shrinkage, damage, an unrecorded
-transfer). Flagged when ``|unexplained| > max(min_units, tolerance_pct % x on_hand[d-1])``,
-so the small count corrections every store books daily stay quiet. The default tolerance is
-absolute (2 units): reconciliation is exact, and a 3-unit write-off is already a question.
+Returned units are taken to go back on the shelf (``returns_restock``, default true); set it
+to false where returns are written off instead. Positive = stock appeared on the books (a
+receipt posted twice, a count corrected upward); negative = stock vanished (shrinkage,
+damage, an unrecorded transfer).
 
-Not a new discrepancy: a write-down to (about) zero that ends an improbable zero-sales run
-(``ghost_stock.zero_run_test`` with ``p0 < ghost_resolution_max_p``). That is the cycle count
-that found the ghost stock the other detector reported, and listing it again would send ops
-to a problem they have just closed.
+A residual is judged by how improbable it is as a routine count correction *of that series*
+(``benign_law``): how often the series' book moves unexplained (events per day, shrunk toward
+its location and velocity band) and how large such moves are at its volume (the size law
+``|R| - 1 ~ NB2(a (1 + on_hand)^beta)`` is fitted per location, so corrections that grow with
+the stock held are learned, not tolerated by a constant). ``p_value = 2 x min(p_tail,
+p_equal)`` where ``p_tail = lambda x P(|R| >= r | benign)`` and ``p_equal = lambda x sum_q
+P(|R| = q | benign)`` over the receipt quantities ``q`` of the last
+``benign_law.DUPLICATE_WINDOW_DAYS`` days that the residual equals (1 when none does); the
+factor 2 pays for looking at both statistics (Bonferroni). Findings are reported at
+``p_value <= max_p`` (candidates: false-discovery control over all detectors decides which
+are shown) and, with ``family_alpha`` > 0, only where ``p_value x tests <= family_alpha``
+(a Bonferroni stand-in when no false-discovery control runs).
+
+A positive residual equal to a recent receipt's quantity is a **receipt posted twice**
+(``details.subtype = "duplicate_receipt"``, ``details.receipt_date``).
+
+Not a new discrepancy: a write-down to at most ``resolution_max_units`` that ends an
+improbable zero-sales run (``ghost_stock.zero_run_test`` with ``p0 < ghost_resolution_max_p``).
+That is the cycle count that found the ghost stock the other detector reported.
 
 A store that recorded no sales at all on an open day while the book stock of at least
 ``outage_min_items`` items moved gets one location-level ``pos_outage`` finding instead of
-one discrepancy per item: the till or sales feed lost the day's sales.
+one discrepancy per item; its p_value is the Poisson chance of that many benign corrections
+on one day (``sum lambda`` over the store's items), ``tests`` = 1.
 
 Needs a book-stock row for both ``d`` and ``d - 1`` (no reconciliation across gaps).
 
-Inputs: ``data.stock`` (required), ``data.sales``, ``data.receipts``, ``data.products``.
+Inputs: ``data.stock`` (required), ``data.sales``, ``data.receipts``, ``data.adjustments``,
+``data.products``.
 Output: findings frame (``base.FINDING_COLUMNS``) with ``start_date = end_date = as_of``;
 ``expected_value`` = on_hand[d] implied by the movements, ``actual_value`` = on_hand[d],
-``score`` = |unexplained| / tolerance, ``value_at_risk`` = |unexplained| x regular price.
-Severity: info below ``info_value``, critical from ``critical_value`` or from
-``critical_multiple`` x the tolerance, otherwise warning.
+``score`` = -log10(p_value), ``value_at_risk`` = |unexplained| x regular price; plus
+``p_value`` (float64) and ``tests`` (int64: series reconciled today at the location).
+Severity: ``1 - p_value x tests`` through ``base.severity_from_probability``, one level up
+from ``critical_value``, info below ``info_value``.
 Raises ``base.MissingInput`` when no book stock was imported.
 """
 
@@ -43,30 +59,39 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import ghost_stock
-from .base import DetectionInput, MissingInput, empty_findings, make_findings
-from .formatting import fmt_count, fmt_units, money
+from . import benign_law, ghost_stock
+from .base import (
+    DetectionInput,
+    MissingInput,
+    empty_findings,
+    make_findings,
+    raise_severity,
+    severity_from_probability,
+)
+from .formatting import fmt_count, fmt_date, fmt_units, money
 from .grid import Grid, build_grid
 
 ANOMALY_TYPE = "inventory_discrepancy"
 OUTAGE_TYPE = "pos_outage"
+DUPLICATE_SUBTYPE = "duplicate_receipt"
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    # Unexplained units tolerated: the larger of min_units and tolerance_pct % of stock.
-    "min_units": 2,
-    "tolerance_pct": 0.0,
+    # Candidates are reported at p_value <= max_p (false-discovery control decides the rest).
+    "max_p": 0.01,
+    # > 0: report only where p_value x tests <= family_alpha (Bonferroni per location).
+    "family_alpha": 0.0,
     # Returned units go back into stock.
     "returns_restock": True,
-    # Severity thresholds (money at shelf price, and multiples of the tolerance).
+    # Severity thresholds (money at shelf price).
     "info_value": 10.0,
     "critical_value": 500.0,
-    "critical_multiple": 10.0,
     # A store with no sales recorded on an open day and at least this many items with
     # unexplained changes gets one location-level finding (sales data lost) instead.
     "outage_min_items": 3,
-    # A write-down to at most min_units ending a zero-sales run this improbable is the count
-    # that resolved ghost stock (0 disables).
+    # A write-down to at most resolution_max_units ending a zero-sales run this improbable is
+    # the count that resolved ghost stock (0 disables).
     "ghost_resolution_max_p": 1e-2,
+    "resolution_max_units": 2,
 }
 
 
@@ -77,37 +102,69 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
     p = {**DEFAULT_PARAMS, **params}
     grid = build_grid(data)
     if grid.n_series == 0 or grid.on_hand is None or grid.n_days < 2:
-        return empty_findings()
+        return _with_tests(empty_findings(), [], [])
+    restock = bool(p["returns_restock"])
     d = grid.last
     now, before = grid.on_hand[:, d], grid.on_hand[:, d - 1]
     received, sold = grid.receipts[:, d], grid.units[:, d]
-    returned = grid.returned[:, d] if p["returns_restock"] else np.zeros(grid.n_series)
-    implied = before + received - sold + returned + grid.adjustments[:, d]
-    unexplained = now - implied
-    tolerance = np.maximum(p["min_units"], p["tolerance_pct"] / 100.0 * np.abs(before))
-    flagged = np.isfinite(unexplained) & (np.abs(unexplained) > tolerance)
+    unexplained = benign_law.residuals(grid, restock)[:, d]
+    implied = now - unexplained
+    reconciled = np.isfinite(unexplained)
+    tests = np.bincount(grid.loc_index[reconciled], minlength=len(grid.location_ids))
+
+    candidate = reconciled & (np.nan_to_num(unexplained) != 0)
+    rows = np.flatnonzero(candidate)
+    law = benign_law.fit_benign_law(grid, restock)
+    u = unexplained[rows]
+    p_tail = law.p_at_least(rows, np.abs(u), before[rows])
+    dup, lag = benign_law.duplicate_receipts(grid, restock)
+    is_dup = dup[rows, d]
+    # The chance that a benign correction equals one of the recent receipt quantities.
+    p_equal = np.ones(len(rows))
+    if is_dup.any():
+        hits = np.zeros(len(rows))
+        window = min(benign_law.DUPLICATE_WINDOW_DAYS, d)
+        for k in range(window + 1):
+            q = grid.receipts[rows, d - k]
+            hits += np.where(q > 0, law.p_equal(rows, q, before[rows]), 0.0)
+        p_equal = np.where(is_dup, np.minimum(hits, 1.0), 1.0)
+    p_value = np.minimum(1.0, 2.0 * np.minimum(p_tail, p_equal))
+    keep = p_value <= p["max_p"]
+    if p["family_alpha"] > 0:
+        keep &= p_value * tests[grid.loc_index[rows]] <= p["family_alpha"]
+    flagged = np.zeros(grid.n_series, dtype=bool)
+    flagged[rows[keep]] = True
+    p_all = np.ones(grid.n_series)
+    p_all[rows] = p_value
     if p["ghost_resolution_max_p"] > 0 and flagged.any():
         flagged &= ~_ghost_resolution(grid, unexplained, now, p)
 
     # A store that recorded no sales at all on an open day while its book stock kept moving
     # lost its sales data (a till or feed outage): one location-level finding, not one per item.
+    # Judged on every item whose book moved (not only those improbable one by one): many
+    # ordinary-looking moves on one silent day are improbable together.
     silent = grid.location_silent[:, d] & ~grid.calendar_closed[:, d]
-    per_location = np.bincount(grid.loc_index[flagged & silent], minlength=len(grid.location_ids))
+    moved = candidate & silent
+    n_loc = len(grid.location_ids)
+    per_location = np.bincount(grid.loc_index[moved], minlength=n_loc)
     outage_loc = per_location >= p["outage_min_items"]
+    if outage_loc.any():
+        outage_loc &= _outage_p_value(grid, law, reconciled, per_location) <= p["max_p"]
     outage = outage_loc[grid.loc_index]
-    outages = _outage_findings(grid, flagged & outage, unexplained, data.currency)
+    outages = _outage_findings(grid, moved & outage, unexplained, data.currency, law)
     rows = np.flatnonzero(flagged & ~outage)
     if not len(rows):
         return outages
     u = unexplained[rows]
+    pv = p_all[rows]
+    m = tests[grid.loc_index[rows]]
+    is_dup = dup[rows, d]
+    dup_lag = lag[rows, d]
     price = np.nan_to_num(grid.regular_price[rows])
     value = np.abs(u) * price
-    score = np.abs(u) / tolerance[rows]
-    severity = np.where(
-        (value >= p["critical_value"]) | (score >= p["critical_multiple"]),
-        "critical",
-        np.where(value < p["info_value"], "info", "warning"),
-    )
+    probability = 1.0 - np.minimum(1.0, pv * np.maximum(m, 1))
+    severity = raise_severity(severity_from_probability(probability), value >= p["critical_value"])
+    severity = np.where(value < p["info_value"], "info", severity)
     explanations, details = [], []
     for i, row in enumerate(rows):
         direction = "rose" if u[i] > 0 else "fell"
@@ -115,26 +172,40 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
         movements = f"received {fmt_units(received[row])}, sold {fmt_units(sold[row])}"
         if grid.returned[row, d]:
             movements += f", returned {fmt_units(grid.returned[row, d])}"
-        explanations.append(
-            f"Book stock {direction} by {fmt_count(abs(u[i]))} more than "
-            f"receipts, sales and returns explain ({fmt_units(before[row])} → "
-            f"{fmt_units(now[row])}; {movements}); "
-            f"{money(value[i], data.currency)} unaccounted for"
-            + (" (written down to 0: a stock count?)." if written_off else ".")
-        )
-        details.append(
-            {
-                "unexplained_units": int(u[i]),
-                "on_hand_before": int(before[row]),
-                "on_hand": int(now[row]),
-                "received": int(received[row]),
-                "sold": int(sold[row]),
-                "returned": int(grid.returned[row, d]),
-                "returns_restock": bool(p["returns_restock"]),
-                "tolerance_units": round(float(tolerance[row]), 2),
-                "unit_price": float(price[i]),
-            }
-        )
+        detail = {
+            "unexplained_units": int(u[i]),
+            "on_hand_before": int(before[row]),
+            "on_hand": int(now[row]),
+            "received": int(received[row]),
+            "sold": int(sold[row]),
+            "returned": int(grid.returned[row, d]),
+            "returns_restock": restock,
+            "unit_price": float(price[i]),
+            "p_value": float(pv[i]),
+            "benign_events_per_day": round(float(law.rate[row]), 5),
+            "benign_mean_size_units": round(
+                float(1.0 + law.size_mean(np.array([row]), before[row : row + 1])[0]), 2
+            ),
+        }
+        if is_dup[i]:
+            receipt_date = grid.dates[d - dup_lag[i]]
+            detail["subtype"] = DUPLICATE_SUBTYPE
+            detail["receipt_date"] = receipt_date.date().isoformat()
+            explanations.append(
+                f"Book stock rose by {fmt_count(u[i])} more than receipts, sales and returns "
+                f"explain ({fmt_units(before[row])} → {fmt_units(now[row])}; {movements}): "
+                f"exactly the {fmt_count(u[i])} received on {fmt_date(receipt_date)}, a receipt "
+                f"posted twice? {money(value[i], data.currency)} of stock only on the books."
+            )
+        else:
+            explanations.append(
+                f"Book stock {direction} by {fmt_count(abs(u[i]))} more than "
+                f"receipts, sales and returns explain ({fmt_units(before[row])} → "
+                f"{fmt_units(now[row])}; {movements}); "
+                f"{money(value[i], data.currency)} unaccounted for"
+                + (" (written down to 0: a stock count?)." if written_off else ".")
+            )
+        details.append(detail)
     found = make_findings(
         {
             "anomaly_type": [ANOMALY_TYPE] * len(rows),
@@ -143,7 +214,7 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
             "start_date": [grid.as_of] * len(rows),
             "end_date": [grid.as_of] * len(rows),
             "severity": severity,
-            "score": score,
+            "score": -np.log10(np.maximum(pv, 1e-300)),
             "expected_value": implied[rows],
             "actual_value": now[rows],
             "value_at_risk": value,
@@ -151,14 +222,22 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
             "details": details,
         }
     )
+    found = _with_tests(found, pv, m)
     return pd.concat([outages, found], ignore_index=True) if len(outages) else found
+
+
+def _with_tests(found: pd.DataFrame, p_value, tests) -> pd.DataFrame:
+    """``found`` with the ``p_value`` (float64) and ``tests`` (int64) columns."""
+    return found.assign(
+        p_value=np.asarray(p_value, dtype="float64"), tests=np.asarray(tests, dtype="int64")
+    )
 
 
 def _ghost_resolution(
     grid: Grid, unexplained: np.ndarray, now: np.ndarray, p: dict[str, Any]
 ) -> np.ndarray:
     """(S,) bool: today's write-down ends a zero-sales run that ghost-stock evidence explains."""
-    write_down = (unexplained < 0) & (now <= p["min_units"])
+    write_down = (unexplained < 0) & (now <= p["resolution_max_units"])
     if not write_down.any():
         return write_down
     run = ghost_stock.zero_run_test(grid, ghost_stock.DEFAULT_PARAMS)
@@ -167,13 +246,35 @@ def _ghost_resolution(
     return write_down & run.testable & (run.log_p0 < np.log(p["ghost_resolution_max_p"]))
 
 
+def _outage_p_value(
+    grid: Grid, law: benign_law.BenignLaw, reconciled: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    """(L,) Poisson chance of at least ``items`` benign corrections at each store on one day
+    (the sum of its reconciled items' benign rates)."""
+    from scipy import special
+
+    expected = np.bincount(
+        grid.loc_index[reconciled], weights=law.rate[reconciled], minlength=len(grid.location_ids)
+    )
+    # P(N >= k) for N ~ Poisson(expected) is the regularised lower incomplete gamma P(k, .).
+    return np.where(items >= 1, special.gammainc(np.maximum(items, 1), expected), 1.0)
+
+
 def _outage_findings(
-    grid: Grid, rows_mask: np.ndarray, unexplained: np.ndarray, currency: str
+    grid: Grid,
+    rows_mask: np.ndarray,
+    unexplained: np.ndarray,
+    currency: str,
+    law: benign_law.BenignLaw,
 ) -> pd.DataFrame:
-    """One location-level finding per store whose flagged items in ``rows_mask`` it owns."""
+    """One location-level finding per store whose flagged items in ``rows_mask`` it owns.
+
+    ``p_value``: Poisson chance of at least that many benign corrections at the store on one
+    day (the sum of its reconciled items' benign rates); ``tests`` = 1 (one store-day).
+    """
     rows = np.flatnonzero(rows_mask)
     if not len(rows):
-        return empty_findings()
+        return _with_tests(empty_findings(), [], [])
     d = grid.last
     loc = grid.loc_index[rows]
     n_loc = len(grid.location_ids)
@@ -188,6 +289,7 @@ def _outage_findings(
         grid.loc_index, weights=(grid.on_hand[:, d - 1] > 0).astype(float), minlength=n_loc
     )
     locs = np.flatnonzero(items)
+    p_value = _outage_p_value(grid, law, np.isfinite(unexplained), items)[locs]
     explanations, details = [], []
     for li in locs:
         direction = "fell" if units[li] < 0 else "rose"
@@ -206,7 +308,7 @@ def _outage_findings(
                 "value": round(float(value[li]), 2),
             }
         )
-    return make_findings(
+    found = make_findings(
         {
             "anomaly_type": [OUTAGE_TYPE] * len(locs),
             "product_id": [pd.NA] * len(locs),
@@ -222,3 +324,4 @@ def _outage_findings(
             "details": details,
         }
     )
+    return _with_tests(found, p_value, np.ones(len(locs)))

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anomalies.detectors.base import FINDING_COLUMNS, MissingInput
-from anomalies.detectors.ghost_stock import DEFAULT_PARAMS, detect_ghost_stock
+from anomalies.detectors.ghost_stock import DEFAULT_PARAMS, detect_ghost_stock, zero_run_test
+from anomalies.detectors.grid import build_grid
 from tests.anomalies.detectors.builders import AS_OF, Series, day, make_input, poisson_units
 
 
@@ -153,7 +154,8 @@ def test_findings_respect_the_contract_and_need_stock_on_hand(rate, zero_days, o
 
     found = detect_ghost_stock(data, {})
 
-    assert list(found.columns) == FINDING_COLUMNS
+    assert list(found.columns) == [*FINDING_COLUMNS, "p_value", "tests"]
+    assert str(found["p_value"].dtype) == "float64" and str(found["tests"].dtype) == "int64"
     assert str(found["start_date"].dtype) == "datetime64[ns]"
     assert str(found["product_id"].dtype) == "Int64"
     assert (found.start_date <= found.end_date).all()
@@ -205,3 +207,85 @@ def test_a_run_is_as_sure_as_its_store_has_items_tested_today():
     assert sure < 0.95
     p0, sure = probability(other_store)
     assert sure == pytest.approx(1 - p0, abs=1e-4)  # per store: other stores do not count
+
+
+def heavy_tailed_units(zero_days: int, seed: int = 1) -> np.ndarray:
+    """70 days of negative-binomial demand (size 1.5, mean 3), then ``zero_days`` without a
+    sale."""
+    rng = np.random.default_rng(seed)
+    units = np.r_[rng.poisson(rng.gamma(1.5, 2.0, 70)), np.zeros(zero_days, dtype=int)]
+    units[-zero_days - 1] = max(units[-zero_days - 1], 1)
+    return units
+
+
+def test_natural_zero_run_of_heavy_tailed_item_is_judged_with_rate_uncertainty():
+    # Six quiet days look improbable with the rate and dispersion taken as known (the
+    # plug-in probability is below min_p), not once their uncertainty is integrated out.
+    data = make_input([Series(1, heavy_tailed_units(6), on_hand=40)])
+    plug_in = zero_run_test(build_grid(data), DEFAULT_PARAMS)
+
+    assert np.exp(plug_in.log_p0[0]) < DEFAULT_PARAMS["min_p"]
+    assert detect_ghost_stock(data, {}).empty
+    # A longer run still is found, with an honest (larger) probability than the plug-in one.
+    longer = make_input([Series(1, heavy_tailed_units(9), on_hand=40)])
+    found = detect_ghost_stock(longer, {})
+    assert len(found) == 1
+    assert found.p_value.iloc[0] > np.exp(
+        zero_run_test(build_grid(longer), DEFAULT_PARAMS).log_p0[0]
+    )
+
+
+def test_findings_carry_the_zero_run_probability_and_the_items_tested():
+    def quiet(seed: int) -> np.ndarray:
+        units = np.r_[poisson_units(0.4, 62, seed=seed), np.zeros(3, dtype=int)]
+        units[-4] = 1
+        return units
+
+    items = [Series(1, fast_mover_with_zero_days(5), on_hand=40)] + [
+        Series(10 + k, quiet(k), on_hand=10) for k in range(3)
+    ]
+
+    found = detect_ghost_stock(make_input(items), {})
+
+    assert found.product_id.tolist() == [1]
+    row = found.iloc[0]
+    assert row.p_value == row.details["p_zero_run"] and row.p_value < DEFAULT_PARAMS["min_p"]
+    assert row.tests == 4  # the item and the three quiet ones
+
+
+def test_phantom_units_of_a_duplicated_receipt_are_not_ghost_stock():
+    # 24 received a week ago but posted twice: once the real units sold out, 24 phantom units
+    # stay on the books. That is the discrepancy inventory_discrepancy reports, not ghost
+    # stock; the same 24 units on the books without a duplicate posting are ghost stock.
+    units = fast_mover_with_zero_days(6)
+    received = np.zeros(len(units), dtype=int)
+    received[-8] = 24
+    duplicate = received.copy()
+    change = received + duplicate - units
+    change[0] = 0
+    book = np.cumsum(change)
+    book += 24 - book[-1]  # 24 on the books at the end, the real units all sold
+    plain_book = book.copy()
+    plain_book[:-8] += 24  # no duplicate: the same 24 units are just not selling
+    receipts = [(1, 1, day(7), 24)]
+
+    duplicated = make_input([Series(1, units, on_hand=book)], receipts=receipts)
+    plain = make_input([Series(1, units, on_hand=plain_book)], receipts=receipts)
+
+    assert detect_ghost_stock(duplicated, {}).empty
+    assert len(detect_ghost_stock(duplicated, {"duplicate_lookback_days": 0})) == 1
+    assert detect_ghost_stock(plain, {}).product_id.tolist() == [1]
+
+
+def test_units_received_after_a_stockout_and_never_sold_are_evidence():
+    # Sold out for a week, restocked 5 days ago, not one sale since: the delivered units
+    # are on the books and the days after the delivery are evidence.
+    units = fast_mover_with_zero_days(12)
+    on_hand = np.r_[np.full(60, 40), np.zeros(7, dtype=int), np.full(5, 48)]
+    data = make_input([Series(1, units, on_hand=on_hand)], receipts=[(1, 1, day(4), 48)])
+
+    found = detect_ghost_stock(data, {})
+
+    assert len(found) == 1
+    assert found.iloc[0].details["zero_days"] == 5
+    assert "48 units received since, none sold" in found.iloc[0].explanation

@@ -8,12 +8,60 @@ import pytest
 
 from anomalies.detectors.base import FINDING_COLUMNS, MissingInput
 from anomalies.detectors.inventory_discrepancy import detect_inventory_discrepancy
-from tests.anomalies.detectors.builders import AS_OF, Series, day, make_input
+from tests.anomalies.detectors.builders import AS_OF, Series, day, make_input, poisson_units
+
+HISTORY_DAYS = 120
+
+
+def reconciled(
+    units: np.ndarray, start: int, corrections: dict[int, int] | None = None
+) -> np.ndarray:
+    """Book stock that sales explain exactly, plus unrecorded ``corrections`` {column: units}."""
+    corrections = corrections or {}
+    delta = -np.asarray(units, dtype=int)
+    delta[0] = 0
+    for col, units_changed in corrections.items():
+        delta[col] += units_changed
+    return start + np.cumsum(delta)
+
+
+def store(
+    n_items: int,
+    *,
+    rate_per_day: float,
+    sizes: tuple[int, int],
+    volumes: tuple[int, int],
+    seed: int,
+    location_id: int = 1,
+    today: dict[int, int] | None = None,
+) -> list[Series]:
+    """A store whose items get routine unrecorded count corrections of ``sizes`` units (either
+    sign) at ``rate_per_day``, holding ``volumes`` units; ``today``: {product: units} changes
+    on the as-of day."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for item in range(1, n_items + 1):
+        units = poisson_units(3, HISTORY_DAYS, seed=seed * 100 + item)
+        days = np.flatnonzero(rng.random(HISTORY_DAYS - 1) < rate_per_day)
+        corrections = {
+            int(c): int(rng.choice([-1, 1]) * rng.integers(sizes[0], sizes[1] + 1))
+            for c in days
+            if c > 0
+        }
+        if today and item in today:
+            corrections[HISTORY_DAYS - 1] = today[item]
+        start = int(rng.integers(*volumes)) + 3 * HISTORY_DAYS
+        on_hand = reconciled(units, start, corrections)
+        out.append(Series(item, units, on_hand=on_hand, location_id=location_id))
+    return out
 
 
 def test_duplicate_receipt_posting_fires():
     # 48 units received, but the posting ran twice: book stock rose by 96.
-    series = Series(1, [2, 3, 0], on_hand=[42, 40, 136], price=2.5)
+    units = poisson_units(2, 60, seed=3)
+    on_hand = reconciled(units, 200)
+    on_hand[-1] += 96
+    series = Series(1, units, on_hand=on_hand, price=2.5)
     data = make_input([series], receipts=[(1, 1, day(0), 48)])
 
     found = detect_inventory_discrepancy(data, {})
@@ -22,13 +70,55 @@ def test_duplicate_receipt_posting_fires():
     row = found.iloc[0]
     assert row.anomaly_type == "inventory_discrepancy"
     assert row.start_date == row.end_date == pd.Timestamp(AS_OF)
-    assert row.expected_value == 88 and row.actual_value == 136
+    assert row.actual_value == on_hand[-1] and row.expected_value == on_hand[-1] - 48
     assert row.value_at_risk == 120.0
-    assert row.explanation == (
-        "Book stock rose by 48 units more than receipts, sales and returns explain "
-        "(40 → 136; received 48, sold 0); £120 unaccounted for."
+    assert row.explanation.endswith(
+        "exactly the 48 units received on 31 Mar, a receipt posted twice? "
+        "£120 of stock only on the books."
     )
     assert row.details["unexplained_units"] == 48
+    assert row.details["subtype"] == "duplicate_receipt"
+    assert row.details["receipt_date"] == "2024-03-31"
+    assert row.p_value < 1e-4 and row.tests == 1
+
+
+def test_receipt_posted_again_days_later_is_a_duplicate_receipt():
+    units = poisson_units(2, 60, seed=4)
+    on_hand = reconciled(units, 200)
+    on_hand[-4:] += 24  # received 3 days ago (explained) ...
+    on_hand[-1] += 24  # ... and posted again today
+    data = make_input([Series(1, units, on_hand=on_hand)], receipts=[(1, 1, day(3), 24)])
+
+    found = detect_inventory_discrepancy(data, {})
+
+    assert found.iloc[0].details["subtype"] == "duplicate_receipt"
+    assert found.iloc[0].details["receipt_date"] == day(3).date().isoformat()
+
+
+def test_routine_corrections_that_grow_with_volume_are_learned_not_flagged():
+    # Items holding 100-400 units get 3-6 unit count corrections about once a month: a 5-unit
+    # correction today is ordinary for them, a 40-unit loss is not.
+    items = store(
+        20, rate_per_day=1 / 30, sizes=(3, 6), volumes=(100, 400), seed=1, today={1: -5, 2: -40}
+    )
+
+    found = detect_inventory_discrepancy(make_input(items), {})
+
+    assert found.product_id.tolist() == [2]
+    assert found.iloc[0].tests == 20
+
+
+def test_small_write_off_is_flagged_where_corrections_are_rare_and_small():
+    # The same 5-unit loss where book stock is otherwise corrected by 1-2 units a few times a
+    # year is improbable.
+    items = store(
+        20, rate_per_day=1 / 100, sizes=(1, 2), volumes=(20, 60), seed=2, today={1: -5, 2: -1}
+    )
+
+    found = detect_inventory_discrepancy(make_input(items), {})
+
+    assert found.product_id.tolist() == [1]
+    assert found.iloc[0].p_value < 1e-3
 
 
 def test_recorded_cycle_count_adjustment_is_explained():
@@ -92,7 +182,10 @@ def test_shrinkage_fires_and_names_the_sales():
 
 
 def test_returns_go_back_to_stock_unless_configured_otherwise():
-    data = make_input([Series(1, [5, 5, 5], on_hand=[50, 45, 50], returned=[0, 0, 10])])
+    units = np.full(60, 5)
+    on_hand = reconciled(units, 400)
+    on_hand[-1] += 10
+    data = make_input([Series(1, units, on_hand=on_hand, returned=np.r_[np.zeros(59), [10]])])
 
     assert detect_inventory_discrepancy(data, {}).empty
     found = detect_inventory_discrepancy(data, {"returns_restock": False})
@@ -108,14 +201,17 @@ def test_written_down_to_zero_is_called_out():
 
 
 def test_store_without_any_sales_on_an_open_day_is_one_location_finding():
-    items = [
-        Series(i, [5, 5, 0], on_hand=[50, 45, 40], price=2.0, location_id=1) for i in range(1, 6)
-    ] + [Series(9, [5, 5, 5], on_hand=[50, 45, 40], location_id=2)]
+    units = np.r_[np.full(59, 5), [0]]
+    on_hand = reconciled(np.full(60, 5), 400)  # 5 sold, but no sales recorded today
+    items = [Series(i, units, on_hand=on_hand, price=2.0, location_id=1) for i in range(1, 6)] + [
+        Series(9, np.full(60, 5), on_hand=on_hand, location_id=2)
+    ]
     found = detect_inventory_discrepancy(make_input(items), {})
 
     assert len(found) == 1
     row = found.iloc[0]
     assert pd.isna(row.product_id) and row.location_id == 1
+    assert row.tests == 1 and row.p_value < 1e-6
     assert row.explanation.startswith(
         "No sales were recorded at this store on an open day, yet book stock fell by 25 units "
         "across 5 items (£50.00 at shelf price)"
@@ -147,6 +243,16 @@ def test_findings_follow_the_contract():
         make_input([Series(1, np.zeros(3), on_hand=[10, 10, 60])]), {}
     )
 
-    assert list(found.columns) == FINDING_COLUMNS
+    assert list(found.columns) == [*FINDING_COLUMNS, "p_value", "tests"]
     assert str(found.product_id.dtype) == "Int64"
-    assert found.severity.tolist() == ["critical"]  # 50 units is 10x the tolerance
+    assert str(found.p_value.dtype) == "float64" and str(found.tests.dtype) == "int64"
+    assert found.score.iloc[0] == pytest.approx(-np.log10(found.p_value.iloc[0]))
+    assert found.severity.tolist() == ["critical"]  # 50 units: no benign correction is that big
+
+
+def test_empty_findings_carry_the_multiplicity_columns():
+    found = detect_inventory_discrepancy(
+        make_input([Series(1, [2, 3, 4], on_hand=[60, 57, 53])]), {}
+    )
+
+    assert found.empty and list(found.columns) == [*FINDING_COLUMNS, "p_value", "tests"]
