@@ -206,7 +206,12 @@ def test_findings_follow_the_contract():
         [Series(1, with_today(history(10), 60)), Series(2, with_today(history(20), 1))]
     )
 
+    extra = ["p_value", "tests"]
     for found in (detect_demand_spike(data, {}), detect_demand_drop(data, LOOSE_DROP)):
-        assert list(found.columns) == FINDING_COLUMNS
+        assert [c for c in found.columns if c not in extra] == [
+            c for c in FINDING_COLUMNS if c not in extra
+        ]
         assert len(found) == 1
         assert str(found.product_id.dtype) == "Int64"
+        assert found.p_value.dtype == "float64" and found.tests.dtype == "int64"
+        assert 0 < found.p_value.iloc[0] <= 0.01 and found.tests.iloc[0] == 2
