@@ -145,6 +145,7 @@ class _Windows:
     alpha: np.ndarray  # (S, W) NB2 dispersion of each day (extra on promotion/event days)
     rate_rel_var: np.ndarray  # (S,) relative variance of the estimated rate (Var r / r²)
     own_dispersion: np.ndarray  # (S,) the series' own dispersion estimate (NaN: none)
+    trimmed_days: np.ndarray  # (S,) outlying baseline days left out of the dispersion
     dispersion: np.ndarray  # (S,) shrunk dispersion of an ordinary day
 
 
@@ -161,7 +162,7 @@ def _windows(grid: Grid, model: DemandModel, p: dict[str, Any]) -> _Windows:
     band_mu = rate[:, None] * band.weekday_values(model.weekday_factor, grid.weekday)
     velocity = np.searchsorted(DISPERSION_BAND_EDGES, rate)
     n_bands = len(DISPERSION_BAND_EDGES) + 1
-    alpha, own = eb_dispersion(
+    alpha, own, trimmed = eb_dispersion(
         band.take(grid.units),
         band_mu,
         band.take(usable),
@@ -224,6 +225,7 @@ def _windows(grid: Grid, model: DemandModel, p: dict[str, Any]) -> _Windows:
         alpha=day_alpha,
         rate_rel_var=rate_rel_var,
         own_dispersion=own,
+        trimmed_days=trimmed,
         dispersion=alpha,
     )
 
@@ -378,6 +380,7 @@ def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.Data
                 "p_value": float(p_value[i]),
                 "dispersion": json_number(win.dispersion[row], 3),
                 "own_dispersion": json_number(win.own_dispersion[row], 3),
+                "trimmed_baseline_days": int(win.trimmed_days[row]),
                 "population_quantile_units": round(float(quantile[row]), 1) if is_cold[i] else None,
                 "threshold_units": round(float(threshold[row]), 1) if is_cold[i] else None,
                 "weekday": weekday,

@@ -10,7 +10,8 @@ series and the upper tail of a sum of days under a moment-matched NB.
     there to describe is kept). Its sampling variance is the delta-method one,
     ``(alpha + 1/mu)² (2 + kurtosis) / n`` with NB's excess kurtosis
     ``6 alpha + 1 / (mu + alpha mu²)`` (evaluated at the pool's alpha, so that the weights do
-    not follow the noise). The pool's between-series variance ``tau²`` is the variance of the
+    not follow the noise). Days that are outliers even under the series' own fit (a past
+    spike) are trimmed first. The pool's between-series variance ``tau²`` is the variance of the
     series' estimates less their mean sampling variance; each series gets
     ``(tau² alpha_i + v_i alpha_pool) / (tau² + v_i)`` (Efron & Morris 1975; the
     James–Stein / Fay–Herriot normal-normal shrinkage). A pool of series with very different
@@ -42,6 +43,14 @@ identical)."""
 MIN_DAYS_FOR_POOL_VARIANCE = 14
 """Series with fewer window days do not enter a pool's between-series variance."""
 
+TRIM_MAX_DAYS = 3
+"""At most this many outlying days are trimmed from a series' window (a past spike of up to
+three days)."""
+
+TRIM_P = 1e-6
+"""A window's most outlying day is trimmed when, under the NB fitted with it included, a day
+at least that high somewhere in the window (``n x`` its tail) is less likely than this."""
+
 
 def eb_dispersion(
     units: np.ndarray,
@@ -51,15 +60,69 @@ def eb_dispersion(
     pool: np.ndarray,
     n_pools: int,
     default: float,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Empirical-Bayes NB2 dispersion per series (see the module docstring).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Empirical-Bayes NB2 dispersion per series, robust to past spikes in the window.
 
     ``units`` (S, k) raw daily units, ``mu`` (S, k) expected units, ``days`` (S, k) bool: the
     window's days that show ordinary demand; ``cap`` (S,) winsorising cap in units/day;
     ``pool`` (S,) int in ``[0, n_pools)``; ``default`` the alpha of a pool without data.
-    Returns ``(alpha, own)``: (S,) shrunk dispersion clipped to ``[ALPHA_MIN, ALPHA_MAX]``, and
-    (S,) the series' own (unshrunk, unclipped; NaN without data) estimate.
+    Returns ``(alpha, own, trimmed)``: (S,) shrunk dispersion clipped to
+    ``[ALPHA_MIN, ALPHA_MAX]``, (S,) the series' own (unshrunk, unclipped; NaN without data)
+    estimate, and (S,) the number of days trimmed.
+
+    Trimming (deletion residuals, as in a forward search, Atkinson & Riani 2000): the
+    ``TRIM_MAX_DAYS`` days with the largest Pearson residuals under a first fit are left out,
+    the NB is refitted without them, and each of them stays out only when a day that high
+    anywhere in the window (``n x`` its upper tail under the refit) had probability below
+    ``TRIM_P``; the others come back and the final fit is made. A past spike (a real
+    anomaly, or a bulk order) would otherwise inflate the dispersion for the whole window and
+    hide the next spike (a one-day spike masks itself when judged by a fit that includes
+    it).
     """
+    from scipy import stats
+
+    alpha, own = _eb_dispersion(units, mu, days, cap, pool, n_pools, default)
+    x = np.minimum(units, cap[:, None])
+    # The most outlying days under the first fit ...
+    with np.errstate(divide="ignore", invalid="ignore"):
+        resid = (x - mu) / np.sqrt(mu + alpha[:, None] * mu**2)
+    resid = np.where(days & (mu > 0) & (x > mu), resid, -np.inf)
+    k = min(TRIM_MAX_DAYS, resid.shape[1])
+    top = np.argsort(-resid, axis=1)[:, :k]
+    rows = np.repeat(np.arange(len(days)), k)
+    cols = top.reshape(-1)
+    candidate = np.isfinite(resid[rows, cols])
+    if not candidate.any():
+        return alpha, own, np.zeros(len(days), dtype=int)
+    # ... are judged against the fit without them (so that a three-day spike cannot mask
+    # itself), with a Bonferroni factor over the window's days.
+    rows, cols = rows[candidate], cols[candidate]
+    without = days.copy()
+    without[rows, cols] = False
+    alpha_out, _ = _eb_dispersion(units, mu, without, cap, pool, n_pools, default)
+    size = 1.0 / alpha_out[rows]
+    m = mu[rows, cols]
+    tail = stats.nbinom.sf(x[rows, cols] - 1, size, size / (size + m))
+    outlier = tail * days.sum(axis=1)[rows] < TRIM_P
+    if not outlier.any():
+        return alpha, own, np.zeros(len(days), dtype=int)
+    kept = days.copy()
+    kept[rows[outlier], cols[outlier]] = False
+    trimmed = np.bincount(rows[outlier], minlength=len(days))
+    alpha, own = _eb_dispersion(units, mu, kept, cap, pool, n_pools, default)
+    return alpha, own, trimmed
+
+
+def _eb_dispersion(
+    units: np.ndarray,
+    mu: np.ndarray,
+    days: np.ndarray,
+    cap: np.ndarray,
+    pool: np.ndarray,
+    n_pools: int,
+    default: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One empirical-Bayes fit (no trimming): ``(alpha, own)`` as ``eb_dispersion``."""
     x = np.minimum(units, cap[:, None]) * days
     m = mu * days
     num = ((x - m) ** 2 - x).sum(axis=1)
