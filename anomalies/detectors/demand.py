@@ -73,7 +73,7 @@ from .demand_model import (
 )
 from .formatting import WEEKDAY_NAMES, fmt_count, fmt_date, fmt_units, json_number, money
 from .grid import Grid, build_grid, memoised, promotion_cells, stockout, usable_days
-from .nb_counts import eb_dispersion, nb_sum_upper_tail
+from .nb_counts import ALPHA_MAX, eb_dispersion, nb_sum_upper_tail
 
 DEFAULT_PARAMS: dict[str, Any] = {
     # Trailing calendar days before the as-of day used for the baseline.
@@ -89,6 +89,14 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # Candidates are reported from this p-value (after the Bonferroni factor over the
     # windows); the run's false-discovery control decides which are shown.
     "spike_report_p": 0.01,
+    # The spike's baseline caps daily units at this multiple of the median selling day: the
+    # looser cap keeps the mean of heavy-tailed items unbiased (3x cuts their natural bursts
+    # and lowers the rate); past spikes are trimmed from the dispersion instead.
+    "spike_winsor_mult": 8.0,
+    # Days of history the spike's dispersion is estimated on (longer than the rate's window:
+    # a dispersion drifts far more slowly than a level, and a heavy-tailed item needs months
+    # of days before its own estimate is worth much).
+    "spike_dispersion_days": 112,
     # Sanity floors on the window's units (z of the window sum; multiple of and excess over
     # the expected units, each day at least the item's median selling day).
     "spike_z": 3.0,
@@ -128,10 +136,10 @@ def _spike_baseline(grid: Grid, p: dict[str, Any]) -> DemandModel:
         before = grid.last - n_windows + 1
         usable = usable_days(grid) & (np.arange(grid.n_days) < before)
         return fit_demand(
-            grid, usable, before - 1, int(p["baseline_days"]), float(p["winsor_mult"])
+            grid, usable, before - 1, int(p["baseline_days"]), float(p["spike_winsor_mult"])
         )
 
-    key = ("spike_baseline", n_windows, int(p["baseline_days"]), float(p["winsor_mult"]))
+    key = ("spike_baseline", n_windows, int(p["baseline_days"]), float(p["spike_winsor_mult"]))
     return memoised(grid, key, compute)
 
 
@@ -157,12 +165,12 @@ def _windows(grid: Grid, model: DemandModel, p: dict[str, Any]) -> _Windows:
 
     # Dispersion of ordinary days: empirical Bayes over the baseline window, pooled by
     # location and velocity band.
-    band = WindowBand(first - 1, int(p["baseline_days"]), grid.n_days)
+    band = WindowBand(first - 1, int(p["spike_dispersion_days"]), grid.n_days)
     rate = np.nan_to_num(model.rate)
     band_mu = rate[:, None] * band.weekday_values(model.weekday_factor, grid.weekday)
     velocity = np.searchsorted(DISPERSION_BAND_EDGES, rate)
     n_bands = len(DISPERSION_BAND_EDGES) + 1
-    alpha, own, trimmed = eb_dispersion(
+    alpha, own, trimmed, alpha_sd = eb_dispersion(
         band.take(grid.units),
         band_mu,
         band.take(usable),
@@ -171,6 +179,11 @@ def _windows(grid: Grid, model: DemandModel, p: dict[str, Any]) -> _Windows:
         len(grid.location_ids) * n_bands,
         DISPERSION_DEFAULT,
     )
+
+    # A tail probability is convex in alpha: at the point estimate it understates the
+    # predictive tail of a short, heavy-tailed history. One posterior SD up is a conservative
+    # stand-in for integrating over alpha (it costs fast movers nothing: their SD is small).
+    alpha = np.minimum(alpha + np.nan_to_num(alpha_sd), ALPHA_MAX)
 
     # Promotions and calendar events raise the expectation (and its spread) rather than
     # being flagged; both are estimated on such days before the scanned ones.
@@ -237,7 +250,8 @@ def _scan(
     expectation; the best window per series.
 
     Returns (S,) arrays: Bonferroni p over the ``W`` windows (1 where none qualifies), the
-    chosen window's length (0 if none), its units, expected units and z.
+    chosen window's own tail probability, its length (0 if none), units, expected units and
+    z.
     """
     n_series, n_windows = win.units.shape
     above = (win.units > win.expected) & ~grid.closed[:, win.cols]
@@ -271,7 +285,7 @@ def _scan(
         for name, value in (("units", total), ("expected", mean), ("z", z)):
             best[name] = np.where(better, value, best[name])
     p_value = np.minimum(n_windows * best_p, 1.0)
-    return p_value, best_w, best["units"], best["expected"], best["z"]
+    return p_value, best_p, best_w, best["units"], best["expected"], best["z"]
 
 
 def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.DataFrame:
@@ -292,7 +306,7 @@ def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.Data
     )
     open_today = ~grid.closed[:, last]
     win = _windows(grid, model, p)
-    p_own, window_days, units, expected_own, z = _scan(
+    p_own, tail_own, window_days, units, expected_own, z = _scan(
         grid, model, win, p, own_history & open_today
     )
     own = p_own <= p["spike_report_p"]
@@ -378,6 +392,7 @@ def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.Data
                 "expected_units": round(float(expected[i]), 3),
                 "z": json_number(score[i] if not is_cold[i] else np.nan, 2),
                 "p_value": float(p_value[i]),
+                "window_tail": None if is_cold[i] else float(tail_own[row]),
                 "dispersion": json_number(win.dispersion[row], 3),
                 "own_dispersion": json_number(win.own_dispersion[row], 3),
                 "trimmed_baseline_days": int(win.trimmed_days[row]),

@@ -60,15 +60,16 @@ def eb_dispersion(
     pool: np.ndarray,
     n_pools: int,
     default: float,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Empirical-Bayes NB2 dispersion per series, robust to past spikes in the window.
 
     ``units`` (S, k) raw daily units, ``mu`` (S, k) expected units, ``days`` (S, k) bool: the
     window's days that show ordinary demand; ``cap`` (S,) winsorising cap in units/day;
     ``pool`` (S,) int in ``[0, n_pools)``; ``default`` the alpha of a pool without data.
-    Returns ``(alpha, own, trimmed)``: (S,) shrunk dispersion clipped to
+    Returns ``(alpha, own, trimmed, posterior_sd)``: (S,) shrunk dispersion clipped to
     ``[ALPHA_MIN, ALPHA_MAX]``, (S,) the series' own (unshrunk, unclipped; NaN without data)
-    estimate, and (S,) the number of days trimmed.
+    estimate, (S,) the number of days trimmed, and (S,) the posterior SD of alpha under the
+    normal-normal model, ``sqrt(tau² v / (tau² + v))``.
 
     Trimming (deletion residuals, as in a forward search, Atkinson & Riani 2000): the
     ``TRIM_MAX_DAYS`` days with the largest Pearson residuals under a first fit are left out,
@@ -81,7 +82,7 @@ def eb_dispersion(
     """
     from scipy import stats
 
-    alpha, own = _eb_dispersion(units, mu, days, cap, pool, n_pools, default)
+    alpha, own, sd = _eb_dispersion(units, mu, days, cap, pool, n_pools, default)
     x = np.minimum(units, cap[:, None])
     # The most outlying days under the first fit ...
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -93,24 +94,24 @@ def eb_dispersion(
     cols = top.reshape(-1)
     candidate = np.isfinite(resid[rows, cols])
     if not candidate.any():
-        return alpha, own, np.zeros(len(days), dtype=int)
+        return alpha, own, np.zeros(len(days), dtype=int), sd
     # ... are judged against the fit without them (so that a three-day spike cannot mask
     # itself), with a Bonferroni factor over the window's days.
     rows, cols = rows[candidate], cols[candidate]
     without = days.copy()
     without[rows, cols] = False
-    alpha_out, _ = _eb_dispersion(units, mu, without, cap, pool, n_pools, default)
+    alpha_out, _, _ = _eb_dispersion(units, mu, without, cap, pool, n_pools, default)
     size = 1.0 / alpha_out[rows]
     m = mu[rows, cols]
     tail = stats.nbinom.sf(x[rows, cols] - 1, size, size / (size + m))
     outlier = tail * days.sum(axis=1)[rows] < TRIM_P
     if not outlier.any():
-        return alpha, own, np.zeros(len(days), dtype=int)
+        return alpha, own, np.zeros(len(days), dtype=int), sd
     kept = days.copy()
     kept[rows[outlier], cols[outlier]] = False
     trimmed = np.bincount(rows[outlier], minlength=len(days))
-    alpha, own = _eb_dispersion(units, mu, kept, cap, pool, n_pools, default)
-    return alpha, own, trimmed
+    alpha, own, sd = _eb_dispersion(units, mu, kept, cap, pool, n_pools, default)
+    return alpha, own, trimmed, sd
 
 
 def _eb_dispersion(
@@ -122,7 +123,8 @@ def _eb_dispersion(
     n_pools: int,
     default: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One empirical-Bayes fit (no trimming): ``(alpha, own)`` as ``eb_dispersion``."""
+    """One empirical-Bayes fit (no trimming): ``(alpha, own, posterior_sd)`` as
+    ``eb_dispersion``."""
     x = np.minimum(units, cap[:, None]) * days
     m = mu * days
     num = ((x - m) ** 2 - x).sum(axis=1)
@@ -158,7 +160,9 @@ def _eb_dispersion(
     with np.errstate(invalid="ignore"):
         shrunk = (t2 * own + sampling * prior) / (t2 + sampling)
     alpha = np.where(known, shrunk, prior)
-    return np.clip(alpha, ALPHA_MIN, ALPHA_MAX), own
+    with np.errstate(invalid="ignore"):
+        posterior_sd = np.sqrt(np.where(known, t2 * sampling / (t2 + sampling), t2))
+    return np.clip(alpha, ALPHA_MIN, ALPHA_MAX), own, posterior_sd
 
 
 def nb_sum_upper_tail(total: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
