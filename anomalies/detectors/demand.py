@@ -5,20 +5,34 @@ before the day(s) tested (weekday-adjusted winsorised rate x the series' weekday
 shrunk toward the location's; promotion, event, closed and sold-out days excluded), with an
 NB2 dispersion per series.
 
-- **Spike** on ``as_of`` (SKU/locations with their own history), all of:
-  ``z = (x - mu) / sd >= spike_z`` with ``sd`` the larger of the NB2 SD
-  ``sqrt(mu + alpha mu^2)`` and the MAD of the baseline residuals (Iglewicz & Hoaglin 1993);
-  the exact NB2 upper tail ``P(X >= x) < spike_max_p`` (NB is skewed, z alone over-fires);
-  ``x >= spike_ratio x max(mu, median selling-day units)`` and at least
-  ``spike_min_excess_units`` above it (items bought by the case on a few days are judged
-  against a usual order, not a daily average of 0.3); and ``x`` above
-  ``spike_record_mult x`` the item's largest ordinary day so far. Not on a promotion,
-  calendar-event or closed day (those explain a peak).
+- **Spike** over the last 1, 2 or 3 days (``spike_max_window_days``) ending on ``as_of``
+  (SKU/locations with their own history). The baseline is fitted on the days before the
+  scanned ones (``spike_winsor_mult``: a looser cap, so that heavy-tailed items keep an
+  unbiased mean). Expected units per day are the weekday level raised on promotion days
+  (the location's uplift) and on calendar-event days (the location's event uplift, estimated
+  like a promotion's); such days also get the extra dispersion of that uplift
+  (``demand_model.cells_uplift``), so a promotion or event raises the expectation instead
+  of being flagged. Each day is NB2 with the series' dispersion from ``nb_counts.
+  eb_dispersion`` over ``spike_dispersion_days`` (past spikes trimmed by deletion
+  residuals, shrunk toward the location's velocity band by empirical Bayes), taken one
+  posterior SD up. The rate is a mean of ``n`` days, so the window's variance gains
+  ``M² (alpha + 1/mean) / n`` (the gamma posterior of the rate, to second order). A window
+  qualifies when every day of it is above expectation; its p is the upper tail of the window
+  sum under the NB with the window's mean ``M`` and variance (``nb_counts.
+  nb_sum_upper_tail``); the series' ``p_value`` is the smallest over the windows times the
+  number of windows (Bonferroni, capped at 1). Candidates are reported from
+  ``spike_report_p`` for the run's false-discovery control to judge, with sanity floors
+  (``spike_z`` on the window sum's z; ``spike_ratio`` x and ``spike_min_excess_units``
+  above a reference that counts each day at least at the item's median selling day, so
+  items bought by the case are judged against a usual order). ``tests`` = the number of
+  series tested at the location (own history and open, or cold-start testable).
 - **Cold-start spike** (fewer than ``min_history_days`` usable days or ``min_sales_days``
   selling days of own history, e.g. a product's first sale): compared with the location's
   population of daily units per selling SKU-day, flagged when
   ``x > max(cold_start_multiple x p99.9, cold_start_min_units)``. A new product's ordinary
-  first day is far below that; an 80,995-unit order is not. Locations with fewer than
+  first day is far below that; an 80,995-unit order is not. Its ``p_value`` assumes a
+  Pareto tail of index 1 beyond the quantile, ``(1 - q) x quantile / x`` (a heavier tail
+  than order sizes show, so conservative). Locations with fewer than
   ``cold_start_min_population`` SKU-days use the pool of all locations.
 - **Drop**: the current run of "low" days ending at ``as_of`` (each selling at most
   ``drop_max_ratio`` of its expected units; closed, event and post-promotion days neither
@@ -35,15 +49,23 @@ NB2 dispersion per series.
 Inputs: ``data.sales``, ``data.products`` (regular price), ``data.promotions``,
 ``data.calendar``; ``data.stock`` and ``data.receipts`` optional (to recognise stockouts).
 Output: findings frame (``base.FINDING_COLUMNS``), one row per flagged SKU/location.
-Spike: ``start_date = end_date = as_of``, ``expected_value``/``actual_value`` = expected/sold
-units (cold start: the location's median daily units per item), ``score`` = z (cold start:
-multiple of the population p99.9), ``value_at_risk`` = excess units x regular price.
+Spike: ``start_date`` = first day of the chosen window (cold start: ``as_of``),
+``end_date = as_of``, ``expected_value``/``actual_value`` = expected/sold units over the window
+(cold start: the location's median daily units per item), ``score`` = z of the window sum
+(cold start: multiple of the population p99.9), ``value_at_risk`` = excess units x regular
+price.
 Drop: ``start_date`` = first day of the run (stable while the run lasts), ``end_date`` =
 ``as_of``, values over the run, ``score`` = -log10 tail probability, ``value_at_risk`` =
 missing units x regular price.
-Severity: warning; critical from ``critical_z`` and twice the item's previous high (cold
-start: twice the multiple; drop: a tail probability below ``drop_max_p / 100``) when worth at
-least ``minor_value``, or from ``critical_value`` whatever the statistics.
+Every finding carries ``p_value`` (float64, before multiple-testing correction) and ``tests``
+(int64, the family size at its location); a drop's ``p_value`` is its run's tail probability.
+Severity: spike info above ``warning_p`` (a weak candidate, whatever its value), else
+warning; critical from ``critical_p`` (cold start: twice the multiple) when worth at least
+``minor_value``, or from ``critical_value``. Drop: warning; critical from a tail
+probability below ``drop_max_p / 100`` when worth ``minor_value``, or from ``critical_value``.
+
+References: Kulldorff 1997 (scan statistics over windows), Efron & Morris 1975 (empirical
+Bayes), Cameron & Trivedi (NB2), Atkinson & Riani 2000 (deletion residuals).
 """
 
 from __future__ import annotations
@@ -341,10 +363,13 @@ def detect_demand_spike(data: DetectionInput, params: dict[str, Any]) -> pd.Data
     value = excess * price
     score = np.where(is_cold, x[rows] / quantile[rows], z[rows])
     strong = np.where(is_cold, score >= 2 * p["cold_start_multiple"], p_value <= p["critical_p"])
+    # A weak candidate stays info however much it is worth: the money says how much it would
+    # matter, not whether it happened.
+    clear = is_cold | (p_value <= p["warning_p"])
     severity = np.where(
-        (strong & (value >= p["minor_value"])) | (value >= p["critical_value"]),
+        (strong & (value >= p["minor_value"])) | (clear & (value >= p["critical_value"])),
         "critical",
-        np.where(is_cold | (p_value <= p["warning_p"]), "warning", "info"),
+        np.where(clear, "warning", "info"),
     )
     start_cols = last - days + 1
 
