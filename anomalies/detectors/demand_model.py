@@ -75,6 +75,16 @@ PROMO_UPLIFT_PRIOR_UNITS = 50.0
 ZERO_DAYS_MIN = 2
 """Zero-sale days a baseline needs before its share of zero days bounds a zero-run test."""
 
+EVENT_UPLIFT_DEFAULT = 1.3
+EVENT_UPLIFT_MAX = 5.0
+"""Calendar-event uplift prior and cap (shrunk with ``PROMO_UPLIFT_PRIOR_UNITS`` like a
+promotion's). Events below 1x (a quiet day) are not used to lower an expectation."""
+
+UPLIFT_DISPERSION_PRIOR = 1.0
+"""Prior extra NB2 dispersion of days whose level a promotion or event multiplies: the uplift
+differs from item to item and from one promotion to the next (a log-SD of about 0.8, i.e.
+1.5x could as well be 0.7x or 3.5x) until the location's own such days say otherwise."""
+
 
 @dataclass(frozen=True, eq=False)
 class DemandModel:
@@ -269,6 +279,50 @@ class WindowBand:
         else:
             rolled = np.take_along_axis(per_weekday, week, axis=1)
         return np.tile(rolled, -(-self.k // 7))[:, : self.k]
+
+
+def cells_uplift(
+    grid: Grid,
+    rows: np.ndarray,
+    days: np.ndarray,
+    base_mu: np.ndarray,
+    cap: np.ndarray,
+    uplift: np.ndarray | None,
+    *,
+    prior: float,
+    max_uplift: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Uplift of a set of days (promotion or calendar-event cells) and its extra dispersion.
+
+    ``rows``/``days`` (n,) the cells, ``base_mu`` (n,) their expected units without the uplift,
+    ``cap`` (S,) a per-series cap on units (bulk orders do not make an uplift). ``uplift``
+    (S,) a known uplift per series (the model's promotion uplift), or ``None`` to estimate it:
+    per location, units over expected units, shrunk toward ``prior`` with
+    ``PROMO_UPLIFT_PRIOR_UNITS`` and clipped to ``[1, max_uplift]``.
+    Returns ``(uplift, alpha)``, both (S,) per location: the uplift, and the NB2 dispersion of
+    the cells around ``uplift x base_mu`` (moment estimator, shrunk toward
+    ``UPLIFT_DISPERSION_PRIOR`` with ``DISPERSION_PRIOR_UNITS2``), which a detector adds to
+    the series' own on such days.
+    """
+    n_series = grid.n_series
+    x = np.minimum(grid.units[rows, days], cap[rows])
+    if uplift is None:
+        units = sum_by_location(np.bincount(rows, weights=x, minlength=n_series), grid.loc_starts)
+        expected = sum_by_location(
+            np.bincount(rows, weights=base_mu, minlength=n_series), grid.loc_starts
+        )
+        uplift = (
+            (units + PROMO_UPLIFT_PRIOR_UNITS * prior) / (expected + PROMO_UPLIFT_PRIOR_UNITS)
+        ).clip(1.0, max_uplift)[grid.loc_index]
+    m = uplift[rows] * base_mu
+    num = sum_by_location(
+        np.bincount(rows, weights=(x - m) ** 2 - x, minlength=n_series), grid.loc_starts
+    )
+    den = sum_by_location(np.bincount(rows, weights=m**2, minlength=n_series), grid.loc_starts)
+    alpha = (
+        (num + DISPERSION_PRIOR_UNITS2 * UPLIFT_DISPERSION_PRIOR) / (den + DISPERSION_PRIOR_UNITS2)
+    ).clip(0.0, DISPERSION_MAX)
+    return uplift, alpha[grid.loc_index]
 
 
 def log_p_no_sales(model: DemandModel, mu: np.ndarray, days: np.ndarray) -> np.ndarray:
