@@ -1,0 +1,295 @@
+"""Learned price points of each series and the null model a day's price is judged under.
+
+Pure numpy; no Django imports. Used by ``price``.
+
+Prices are handled on a *normalised log scale*: ``z = log(price / (1 - discount))``, the log of
+the price a promotion day's price would have been at the regular scale (``discount`` is the
+day's promotion discount as a fraction, 0 without one). A promotion applied as planned then
+sits on the item's ordinary levels, and a day's promotion price is one of them.
+
+``fit_levels`` clusters each series' history of normalised log daily prices (sorted, a new
+cluster where the gap to the previous price exceeds ``gap``: single-linkage in 1-D, Hartigan
+1975, *Clustering Algorithms*, ch. 11). Clusters seen on at least ``min_support`` days are the
+item's price points (list price, quantity or customer tiers, standing markdowns). The regular
+price (``products.unit_price``) is always one. Daily averages of lines at different tiers lie
+between two levels, so the convex hull ``[lo, hi]`` of the levels is the normal range and a
+day's deviation ``d`` is its log distance to that hull (0 inside).
+
+The null model of ``d`` for an ordinary day has two parts (a contaminated half-normal, as in
+Huber 1964's gross-error model, with an exponential tail for the benign unexplained prices):
+``P(D ≥ d) = (1 - ε) · 2Φ(-d/σ) + ε · exp(-d/ν)``. ``σ`` is the item's own price noise (a
+robust MAD of log prices around their cluster's median, shrunk towards its location's pool,
+plus the variance of rounding to the penny); ``ε`` and ``ν`` are the rate and scale of benign
+deviations beyond the noise, fitted per location (``fit_deviation_pool``) by peaks over a
+threshold: the excess of an exponential over a threshold is exponential with the same scale
+(Pickands 1975; Davison & Smith 1990), estimated robustly from the median excess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arrays import MAD_TO_SD, row_nanmedian
+
+PENNY = 0.01
+"""Smallest price step: daily prices are rounded to it, which adds noise on cheap items."""
+
+
+@dataclass(frozen=True)
+class LevelFit:
+    """Learned price points of ``S`` series (normalised log prices; see the module doc).
+
+    ``lo``, ``hi`` (S,): the convex hull of the levels (NaN when the series has no level, i.e.
+    no regular price and no recurring price). ``sigma_own`` (S,): the series' own robust noise
+    (NaN without a supported cluster); ``n_own`` (S,): history days in supported clusters.
+    ``hist_d`` (S, H): leave-one-out deviation of each history day (NaN where no price); a
+    day counts as explained only when its cluster recurs on ``min_support`` *other* days.
+    ``n_levels`` (S,): number of supported clusters.
+    """
+
+    lo: np.ndarray
+    hi: np.ndarray
+    sigma_own: np.ndarray
+    n_own: np.ndarray
+    hist_d: np.ndarray
+    n_levels: np.ndarray
+
+    def subset(self, mask: np.ndarray) -> LevelFit:
+        """The fit of the series selected by ``mask`` (S,)."""
+        return LevelFit(*(getattr(self, name)[mask] for name in self.__dataclass_fields__))
+
+
+def normalised_log_price(price: np.ndarray, discount_pct: np.ndarray) -> np.ndarray:
+    """``log(price / (1 - discount_pct / 100))``; NaN where the price is missing or ≤ 0.
+
+    Shapes broadcast; ``discount_pct`` is clipped to [0, 99] %.
+    """
+    keep = 1.0 - np.clip(discount_pct, 0.0, 99.0) / 100.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log(price / keep)
+    return np.where(np.isfinite(z), z, np.nan)
+
+
+def fit_levels(
+    z: np.ndarray,
+    log_regular: np.ndarray,
+    *,
+    gap: float,
+    min_support: int,
+    persist_days: int,
+    group: np.ndarray | None = None,
+) -> LevelFit:
+    """Cluster each row of ``z`` (S, H) normalised log prices (NaN = no price) into levels.
+
+    ``log_regular`` (S,): log regular price (NaN if unknown), always a level. ``gap``: log gap
+    that starts a new cluster. A cluster is a level when it recurs (in ``min_support``
+    separate runs of days, or on ``persist_days`` days; see ``_Clusters``).
+    ``group`` (S,) int, optional: rows of one product (its locations). Their pooled
+    days are clustered too, and a row's normal range is its own hull joined with its group's:
+    a store that rarely sells an item still knows the item's price list from the others.
+    Runs in O(N log N) over the N prices; no loop over rows.
+    """
+    n_rows = z.shape[0]
+    valid = ~np.isnan(z)
+    rows_f = np.broadcast_to(np.arange(n_rows)[:, None], z.shape)[valid]
+    days_f = np.broadcast_to(np.arange(z.shape[1])[None, :], z.shape)[valid]
+    vals = z[valid]
+    kw = {
+        "gap": gap,
+        "min_support": min_support,
+        "persist_days": persist_days,
+    }
+    own = _Clusters(rows_f, rows_f, days_f, vals, n_rows, **kw)
+    lo, hi = own.hull(own.level, log_regular)
+    s_lo, s_hi = own.hull(own.strong, log_regular)
+    in_strong = own.strong[own.cid]
+    if group is not None and len(vals):
+        n_groups = int(group.max()) + 1
+        g_reg = np.full(n_groups, np.nan)
+        g_reg[group] = log_regular
+        pooled = _Clusters(group[rows_f], rows_f, days_f, vals, n_groups, **kw)
+        g_lo, g_hi = pooled.hull(pooled.level, g_reg)
+        gs_lo, gs_hi = pooled.hull(pooled.strong, g_reg)
+        lo, hi = np.fmin(lo, g_lo[group]), np.fmax(hi, g_hi[group])
+        s_lo, s_hi = np.fmin(s_lo, gs_lo[group]), np.fmax(s_hi, gs_hi[group])
+        in_strong = in_strong | pooled.strong[pooled.cid]
+
+    # Each history day's leave-one-out deviation: 0 when its cluster recurs on enough other
+    # days, else its distance to the range of such clusters (and the regular price).
+    row_lo, row_hi = s_lo[rows_f], s_hi[rows_f]
+    with np.errstate(invalid="ignore"):
+        dev = np.maximum(np.maximum(row_lo - vals, vals - row_hi), 0.0)
+    hist_d = np.full(z.shape, np.nan)
+    hist_d[valid] = np.where(in_strong, 0.0, dev)
+
+    # Own noise: |log price - its cluster's median| over days in levels, robust (MAD).
+    resid = np.full(z.shape, np.nan)
+    in_level = own.level[own.cid]
+    resid[valid] = np.where(in_level, np.abs(vals - own.median[own.cid]), np.nan)
+    sigma_own = MAD_TO_SD * row_nanmedian(resid)
+    n_own = (~np.isnan(resid)).sum(axis=1)
+    n_levels = np.bincount(own.key[own.level], minlength=n_rows)
+    return LevelFit(lo, hi, sigma_own, n_own, hist_d, n_levels)
+
+
+class _Clusters:
+    """1-D single-linkage clusters of ``vals`` within each ``key`` (flat arrays of one length,
+    in (row, day) order; ``n_keys`` keys). Per cluster: ``key``, ``lo``, ``hi``, ``median``,
+    ``support`` (days), ``runs`` (separate runs of consecutive selling days of one row in it),
+    ``level`` / ``strong`` (recurring / still recurring without one of its days); per value:
+    ``cid``, its cluster (in the input order).
+
+    A cluster recurs when seen in ``min_support`` separate runs of consecutive calendar days
+    (``day``: the values' day numbers; a tier price comes back between other prices or after
+    days without sales; a 2-day mis-key is one run), or on ``persist_days`` days (a price
+    held that long is the item's new price).
+    """
+
+    def __init__(
+        self,
+        key,
+        row,
+        day,
+        vals,
+        n_keys,
+        *,
+        gap,
+        min_support,
+        persist_days,
+    ):
+        self.n_keys = n_keys
+        order = np.lexsort((vals, key))
+        k, v = key[order], vals[order]
+        new = np.ones(len(v), dtype=bool)
+        if len(v) > 1:
+            new[1:] = (k[1:] != k[:-1]) | (np.diff(v) > gap)
+        cid_sorted = np.cumsum(new) - 1
+        self.cid = np.empty(len(v), dtype=np.int64)
+        self.cid[order] = cid_sorted
+        starts = np.flatnonzero(new)
+        self.support = np.diff(np.append(starts, len(v)))
+        run_new = np.ones(len(v), dtype=bool)
+        if len(v) > 1:
+            run_new[1:] = (
+                (row[1:] != row[:-1]) | (self.cid[1:] != self.cid[:-1]) | (np.diff(day) > 1)
+            )
+        self.runs = np.bincount(self.cid[run_new], minlength=len(starts))
+        self.key = k[starts]
+        self.lo = v[starts]
+        self.hi = v[starts + self.support - 1]
+        self.median = v[starts + (self.support - 1) // 2]
+
+        def recurring(extra: int) -> np.ndarray:
+            days = self.support - extra
+            return (days >= min_support) & (
+                (self.runs - extra >= min_support) | (days >= persist_days)
+            )
+
+        self.level = recurring(0)
+        self.strong = recurring(1)
+
+    def hull(self, mask: np.ndarray, log_regular: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n_keys,) lowest and highest price of the clusters ``mask`` and the regular price;
+        NaN for a key with neither."""
+        lo = np.full(self.n_keys, np.inf)
+        hi = np.full(self.n_keys, -np.inf)
+        np.minimum.at(lo, self.key[mask], self.lo[mask])
+        np.maximum.at(hi, self.key[mask], self.hi[mask])
+        lo, hi = np.fmin(lo, log_regular), np.fmax(hi, log_regular)
+        bad = ~np.isfinite(lo)
+        return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def shrunk_sigma(
+    sigma_own: np.ndarray,
+    n_own: np.ndarray,
+    loc_index: np.ndarray,
+    n_locations: int,
+    *,
+    prior_days: float,
+    min_days: int,
+    fallback: float,
+) -> np.ndarray:
+    """Each series' noise SD shrunk towards its location's pool: ``sqrt((n·σ² + k·σ_pool²)
+    / (n + k))`` with ``k = prior_days`` (a short history takes mostly the pool's).
+
+    ``σ_pool`` is the median own σ of the location's series with at least ``min_days`` days
+    in levels (all locations' when a location has none; ``fallback`` when nobody has).
+    Shapes: (S,) in, (S,) out.
+    """
+    enough = (n_own >= min_days) & np.isfinite(sigma_own)
+    overall = float(np.median(sigma_own[enough])) if enough.any() else fallback
+    pool = np.full(n_locations, overall)
+    if enough.any():
+        # A median per location (tens of locations), not per series.
+        for loc in np.unique(loc_index[enough]):
+            pool[loc] = np.median(sigma_own[enough & (loc_index == loc)])
+    own = np.where(np.isfinite(sigma_own), sigma_own, 0.0)
+    n = np.where(np.isfinite(sigma_own), n_own, 0)
+    k = prior_days
+    return np.sqrt((n * own**2 + k * pool[loc_index] ** 2) / (n + k))
+
+
+def rounding_sd(log_price_level: np.ndarray) -> np.ndarray:
+    """SD (log scale) of rounding a price of ``exp(log_price_level)`` to the penny: a uniform
+    error of one penny's width, ``PENNY / price / sqrt(12)``."""
+    with np.errstate(over="ignore"):
+        return PENNY / np.exp(log_price_level) / np.sqrt(12.0)
+
+
+def fit_deviation_pool(
+    hist_d: np.ndarray,
+    threshold: np.ndarray,
+    loc_index: np.ndarray,
+    n_locations: int,
+    *,
+    eps_prior: float,
+    nu_prior: float,
+    prior_days: float,
+    prior_excesses: float,
+    max_d: float = np.inf,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rate ``ε`` and scale ``ν`` of benign deviations beyond the noise, per location.
+
+    ``hist_d`` (S, H): history days' deviations (NaN = no price); ``threshold`` (S,): the
+    level beyond which a deviation is not noise (a few σ). With ``e`` the excesses
+    ``d - threshold`` of the location's days beyond it: ``ν = median(e) / ln 2`` (robust to
+    the real anomalies among them), ``ε = n_excess / Σ exp(-threshold / ν)`` (the exponential
+    part's share beyond each threshold), both shrunk towards ``eps_prior`` / ``nu_prior`` with
+    the weight of ``prior_days`` days and ``prior_excesses`` excesses. Deviations of
+    ``max_d`` or more (a price keyed x10) are mis-keys, not benign, and left out of both.
+    Returns two (L,) arrays.
+    """
+    present = ~np.isnan(hist_d)
+    t = np.broadcast_to(threshold[:, None], hist_d.shape)
+    with np.errstate(invalid="ignore"):
+        over = present & (hist_d > t) & (hist_d < max_d)
+    loc_cells = np.broadcast_to(loc_index[:, None], hist_d.shape)
+    n_ex = np.bincount(loc_cells[over], minlength=n_locations).astype(float)
+    excess = (hist_d - t)[over]
+    ex_loc = loc_cells[over]
+    med = np.full(n_locations, np.nan)
+    if len(excess):
+        for loc in np.unique(ex_loc):
+            med[loc] = np.median(excess[ex_loc == loc])
+    nu_hat = np.where(n_ex > 0, med / np.log(2.0), nu_prior)
+    nu = (n_ex * np.nan_to_num(nu_hat) + prior_excesses * nu_prior) / (n_ex + prior_excesses)
+    days_t = np.where(present, t, np.nan)
+    with np.errstate(invalid="ignore"):
+        weight = np.where(present, np.exp(-days_t / nu[loc_cells]), 0.0)
+    w = np.bincount(loc_cells.ravel(), weights=weight.ravel(), minlength=n_locations)
+    eps = (n_ex + prior_days * eps_prior) / (w + prior_days)
+    return np.clip(eps, 0.0, 1.0), nu
+
+
+def null_p_value(d: np.ndarray, sigma: np.ndarray, eps: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    """``P(D ≥ d) = (1 - ε) · 2Φ(-d/σ) + ε · exp(-d/ν)`` (module doc); 1 at ``d = 0``."""
+    from scipy.special import ndtr
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        normal = 2.0 * ndtr(-d / sigma)
+        tail = np.exp(-d / nu)
+    p = (1.0 - eps) * normal + eps * tail
+    return np.clip(np.where(d <= 0, 1.0, p), 0.0, 1.0)
