@@ -8,7 +8,10 @@ the same ``run_detectors`` the detection service calls; the findings are scored 
 ``lab.scoring``.
 
 ``method="baseline"`` runs the seed method instead (``lab.seed_method``), so both
-can be reported in one table.
+can be reported in one table; ``method="oracle"`` runs ``lab.oracle`` (the detectors that know
+the simulator's true parameters, read from the bundle's ``oracle.npz``) at ``ORACLE_ALPHA``.
+``detection_compare`` reports the project's recall as a share of the oracle's at the same
+false-alarm count, and ``set_evaluate`` loops over a declared scenario set (``lab.scenarios``).
 """
 
 from __future__ import annotations
@@ -27,14 +30,17 @@ from anomalies.detectors import REGISTRY
 from anomalies.services.loading import HISTORY_DAYS, DetectionFrames
 from anomalies.services.runs import run_detectors
 from inventory.importing import BundleError, bundle_parse
-from lab import scoring
+from lab import oracle, scoring
 from lab import seed_method as baseline_detectors
 
 DEFAULT_WINDOW_DAYS = 90
 FAST_MOVER_UNITS_PER_DAY = 5.0
 """Ghost-stock delay is also reported for items selling at least this much a day (target ≤ 2)."""
 RATE_LOOKBACK_DAYS = 28
-METHODS = ("shelfwatch", "baseline")
+METHODS = ("shelfwatch", "baseline", "oracle")
+ORACLE_ALPHA = 1e-4
+"""The oracle's own reporting threshold on each candidate's p-value (about one false test per
+10,000 SKU-location-days per type before episodes merge); comparisons sweep it instead."""
 
 Progress = Callable[[str], None]
 
@@ -62,6 +68,21 @@ class EvaluationReport:
     truth: pd.DataFrame
     extras: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bands: pd.DataFrame | None = None
+    """``oracle.band_table`` (per type and velocity band) when the bundle has ``oracle.npz``."""
+
+    @property
+    def window(self) -> scoring.Window:
+        return scoring.Window(
+            start=pd.Timestamp(self.start),
+            end=pd.Timestamp(self.end),
+            n_series=self.n_series,
+            n_locations=self.n_locations,
+        )
+
+    @property
+    def scored(self) -> scoring.Scored:
+        return scoring.Scored(episodes=self.episodes, truth=self.truth, table=self.table)
 
 
 class BundleData(DetectionFrames):
@@ -198,13 +219,18 @@ def detection_evaluate(
     overrides: dict[str, dict[str, Any]] | None = None,
     history_days: int = HISTORY_DAYS,
     progress: Progress | None = None,
+    oracle_alpha: float = ORACLE_ALPHA,
+    candidates: pd.DataFrame | None = None,
 ) -> EvaluationReport:
     """Walk-forward detection over ``[start, end]`` on ``bundle``, scored against the truth.
 
     Defaults: ``end`` = last sales date, ``start`` = ``end`` − 89 days. ``method`` is
-    ``"shelfwatch"`` (the registered detectors with ``effective_settings(overrides)``) or
-    ``"baseline"`` (the seed method). Raises ``EvaluationError`` (bad window, method, settings,
-    truth) or ``BundleError`` (invalid bundle).
+    ``"shelfwatch"`` (the registered detectors with ``effective_settings(overrides)``),
+    ``"baseline"`` (the seed method) or ``"oracle"`` (``lab.oracle`` at ``oracle_alpha``;
+    ``candidates`` reuses ``oracle.oracle_candidates`` already computed). When the bundle has
+    ``oracle.npz`` the report's ``bands`` table splits the figures by velocity band. Raises
+    ``EvaluationError`` (bad window, method, settings, truth, no ``oracle.npz`` for the
+    oracle) or ``BundleError`` (invalid bundle).
     """
     if method not in METHODS:
         raise EvaluationError(f"Unknown method {method!r}; use one of {', '.join(METHODS)}.")
@@ -226,10 +252,18 @@ def detection_evaluate(
     names = [name for name in REGISTRY if settings[name]["enabled"]]
     loaded = time.perf_counter() - started
 
+    world = _world(Path(bundle)) if (Path(bundle) / oracle.ORACLE_FILE).exists() else None
+    if method == "oracle" and world is None:
+        raise EvaluationError(f"{bundle}: no {oracle.ORACLE_FILE}; the oracle needs one.")
     frames: list[pd.DataFrame] = []
     n_days = (end - start).days + 1
     detect_started = time.perf_counter()
-    for i in range(n_days):
+    if method == "oracle":
+        if candidates is None:
+            candidates = oracle.oracle_candidates(world)
+        chosen = oracle.oracle_at(candidates, oracle_alpha)
+        frames.append(chosen[chosen["as_of"].between(pd.Timestamp(start), pd.Timestamp(end))])
+    for i in range(0 if method == "oracle" else n_days):
         as_of = start + timedelta(days=i)
         data_today = data.detection_input(as_of=as_of, history_days=history_days)
         if method == "baseline":
@@ -272,6 +306,7 @@ def detection_evaluate(
     extras["load_seconds"] = round(loaded, 2)
     extras["detect_seconds"] = round(detect_seconds, 2)
     extras["seconds_per_day"] = round(detect_seconds / n_days, 3)
+    bands = oracle.band_table(scored, oracle.band_map(world), window) if world else None
     return EvaluationReport(
         method=method,
         start=start,
@@ -283,7 +318,72 @@ def detection_evaluate(
         truth=scored.truth,
         extras=extras,
         settings=settings if method == "shelfwatch" else {},
+        bands=bands,
     )
+
+
+def _world(directory: Path) -> oracle.OracleWorld:
+    try:
+        return oracle.world_load(directory=directory)
+    except (OSError, KeyError, ValueError) as exc:
+        raise EvaluationError(f"{directory}: cannot read {oracle.ORACLE_FILE} ({exc})") from exc
+
+
+@dataclass
+class Comparison:
+    """The project against the oracle on one bundle.
+
+    ``table``: ``oracle.compare_to_oracle`` (per type: the project's recall and false alarms,
+    the oracle's threshold, recall and false alarms at that threshold, recall ratio);
+    ``curves``: per type the oracle's sweep (alpha, events, found, false_alarms, ...).
+    """
+
+    project: EvaluationReport
+    oracle: EvaluationReport
+    table: pd.DataFrame
+    curves: dict[str, pd.DataFrame]
+
+
+def detection_compare(
+    *,
+    bundle: Path,
+    truth_path: Path,
+    start: date | None = None,
+    end: date | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    project: EvaluationReport | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Evaluate the project's detectors (or take ``project``) and the oracle on ``bundle``,
+    and match the oracle's threshold to the project's false alarms per type.
+
+    Raises as ``detection_evaluate``.
+    """
+    if project is None:
+        project = detection_evaluate(
+            bundle=bundle,
+            truth_path=truth_path,
+            start=start,
+            end=end,
+            overrides=overrides,
+            progress=progress,
+        )
+    world = _world(Path(bundle))
+    candidates = oracle.oracle_candidates(world)
+    own = detection_evaluate(
+        bundle=bundle,
+        truth_path=truth_path,
+        start=project.start,
+        end=project.end,
+        method="oracle",
+        candidates=candidates,
+    )
+    truth = truth_load(path=Path(truth_path))
+    window = project.window
+    in_window = candidates[candidates["as_of"].between(window.start, window.end)]
+    curves = {kind: oracle.sweep(in_window, truth, window, kind) for kind in oracle.ORACLE_TYPES}
+    table = oracle.compare_to_oracle(project.scored, curves)
+    return Comparison(project=project, oracle=own, table=table, curves=curves)
 
 
 def _labelled(findings: pd.DataFrame, data: BundleData, as_of: date) -> pd.DataFrame:
@@ -335,13 +435,166 @@ def _closure_days(data: BundleData, start: date, end: date) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["location", "date"])
 
 
+POOLED_COLUMNS = [
+    "events",
+    "found",
+    "recall",
+    "episodes",
+    "precision",
+    "f1",
+    "delay_median",
+    "false_alarms_per_1k",
+]
+
+
+def pooled_table(reports: list[EvaluationReport]) -> pd.DataFrame:
+    """Figures per anomaly type (and ``overall``) over several reports of one method (e.g. the
+    seeds of a scenario): events, hits, episodes and false alarms summed, delays pooled,
+    false alarms per 1,000 SKU-location-days over the summed SKU-location-days.
+    Columns ``POOLED_COLUMNS``."""
+    truth = pd.concat([r.truth for r in reports], ignore_index=True)
+    episodes = pd.concat([r.episodes for r in reports], ignore_index=True)
+    sku_days = sum(r.n_series * r.window.days for r in reports) / 1000.0
+    kinds = sorted(set(truth["anomaly_type"]) | set(episodes["anomaly_type"]))
+    rows = {}
+    for kind in [*kinds, "overall"]:
+        ev = truth if kind == "overall" else truth[truth["anomaly_type"] == kind]
+        ep = episodes if kind == "overall" else episodes[episodes["anomaly_type"] == kind]
+        n_ev, n_found = len(ev), int(ev["found"].sum())
+        n_ep, n_true = len(ep), int(ep["matched"].sum())
+        recall = n_found / n_ev if n_ev else np.nan
+        precision = n_true / n_ep if n_ep else np.nan
+        f1 = (
+            2 * precision * recall / (precision + recall)
+            if n_ev and n_ep and precision + recall > 0
+            else np.nan
+        )
+        delays = ev.loc[ev["found"], "delay"]
+        rows[kind] = [
+            n_ev,
+            n_found,
+            recall,
+            n_ep,
+            precision,
+            f1,
+            float(delays.median()) if len(delays) else np.nan,
+            (n_ep - n_true) / sku_days if sku_days else np.nan,
+        ]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=POOLED_COLUMNS)
+
+
+def pooled_bands(reports: list[EvaluationReport], worlds: list[pd.Series]) -> pd.DataFrame:
+    """``oracle.band_table`` over several reports; ``worlds`` are their ``oracle.band_map``s.
+    Series of different bundles are kept apart by prefixing the location with the bundle's
+    position."""
+
+    def tagged(frame: pd.DataFrame, i: int) -> pd.DataFrame:
+        return frame.assign(location=f"{i}:" + frame["location"].astype(str))
+
+    truth = pd.concat([tagged(r.truth, i) for i, r in enumerate(reports)], ignore_index=True)
+    episodes = pd.concat([tagged(r.episodes, i) for i, r in enumerate(reports)], ignore_index=True)
+    band_of = pd.concat(
+        [pd.Series(b.to_numpy(), index=f"{i}:" + b.index) for i, b in enumerate(worlds)]
+    )
+    first = reports[0].window
+    window = scoring.Window(
+        start=first.start, end=first.end, n_series=len(band_of), n_locations=first.n_locations
+    )
+    scored = scoring.Scored(episodes=episodes, truth=truth, table=pd.DataFrame())
+    return oracle.band_table(scored, band_of, window)
+
+
+@dataclass
+class ScenarioResult:
+    """One scenario of a set, pooled over its seeds.
+
+    ``tables``: method → ``pooled_table``; ``comparison``: ``oracle.pooled_comparison`` of the
+    project against the oracle; ``bands``: method → ``pooled_bands``.
+    """
+
+    scenario: str
+    seeds: tuple[int, ...]
+    size: dict[str, int]
+    tables: dict[str, pd.DataFrame]
+    comparison: pd.DataFrame
+    bands: dict[str, pd.DataFrame]
+    seconds: float = 0.0
+
+
+def set_evaluate(
+    *,
+    set_name: str,
+    size: str = "issue",
+    workdir: Path,
+    baseline: bool = True,
+    overrides: dict[str, dict[str, Any]] | None = None,
+    progress: Progress | None = None,
+) -> list[ScenarioResult]:
+    """Generate and evaluate every (scenario, seed) of a declared set (``lab.scenarios.SETS``).
+
+    Bundles of size ``lab.scenarios.SIZES[size]`` are written under ``workdir``; each is
+    evaluated with the project's detectors (``overrides`` applied), the oracle, the comparison
+    at equal false alarms and (``baseline``) the seed method. Results are pooled per scenario
+    over its seeds, in the set's order. Raises ``EvaluationError`` for an unknown set or size.
+    """
+    from lab.scenarios import SETS, SIZES, scenario_get
+    from lab.simulator import generate_bundle
+
+    if set_name not in SETS:
+        raise EvaluationError(f"Unknown set {set_name!r}; use one of {', '.join(SETS)}.")
+    if size not in SIZES:
+        raise EvaluationError(f"Unknown size {size!r}; use one of {', '.join(SIZES)}.")
+    report = progress or (lambda _message: None)
+    by_scenario: dict[str, list[int]] = {}
+    for name, seed in SETS[set_name]:
+        by_scenario.setdefault(name, []).append(seed)
+    results = []
+    for name, seeds in by_scenario.items():
+        started = time.perf_counter()
+        runs: dict[str, list[EvaluationReport]] = {"shelfwatch": [], "oracle": [], "baseline": []}
+        parts, bands_of = [], []
+        for seed in seeds:
+            folder = Path(workdir) / f"{name}-{seed}-{size}"
+            report(f"{name} seed {seed}: generating {folder}")
+            generate_bundle(out_dir=folder, seed=seed, scenario=scenario_get(name), **SIZES[size])
+            truth_path = folder / "truth.csv"
+            report(f"{name} seed {seed}: project detectors")
+            compared = detection_compare(bundle=folder, truth_path=truth_path, overrides=overrides)
+            runs["shelfwatch"].append(compared.project)
+            runs["oracle"].append(compared.oracle)
+            parts.append((compared.project.scored, compared.curves))
+            bands_of.append(oracle.band_map(_world(folder)))
+            if baseline:
+                report(f"{name} seed {seed}: seed method")
+                runs["baseline"].append(
+                    detection_evaluate(bundle=folder, truth_path=truth_path, method="baseline")
+                )
+        methods = [m for m, r in runs.items() if r]
+        results.append(
+            ScenarioResult(
+                scenario=name,
+                seeds=tuple(seeds),
+                size=dict(SIZES[size]),
+                tables={m: pooled_table(runs[m]) for m in methods},
+                comparison=oracle.pooled_comparison(parts),
+                bands={m: pooled_bands(runs[m], bands_of) for m in methods},
+                seconds=time.perf_counter() - started,
+            )
+        )
+    return results
+
+
 __all__ = [
     "BundleData",
     "BundleError",
+    "Comparison",
     "EvaluationError",
     "EvaluationReport",
     "bundle_data_load",
+    "detection_compare",
     "detection_evaluate",
     "effective_settings",
+    "pooled_table",
+    "set_evaluate",
     "truth_load",
 ]

@@ -14,14 +14,15 @@ Model, per series (one SKU at one location; series index ``s = location * n_skus
   level ahead of promotions, so genuine stockouts (book = shelf = 0) happen now and then;
 * confounders that are not anomalies (absent from the truth): promotions, post-promotion dips,
   busy days and closures from the calendar, long natural zero runs of slow movers, genuine
-  stockouts and small benign count adjustments (±1-2 units applied to book *and* shelf);
+  stockouts and small benign count adjustments (classic: ±1-2 units applied to book *and*
+  shelf; the ``Scenario`` may scale them with volume);
 * injected events (listed in the truth, all in the last ``EVENT_WINDOW_FRACTION`` of the
   horizon): ghost stock, demand spikes and drops, mis-keyed prices, unexplained book-stock
   changes and store-wide POS outages.
 
 Book-stock identity: for every series and day ``d > 0``
 ``on_hand[d] - on_hand[d-1] - receipts[d] + units[d]`` is 0, except
-(a) ±1-2 on benign count adjustment days (written nowhere),
+(a) the delta of benign count adjustment days (written nowhere),
 (b) the start day of an ``inventory_discrepancy`` (±delta) and, for a duplicate receipt posting,
 its end day (the gap scan that finds the empty shelf resets book to shelf: -delta),
 (c) the end day of a ``ghost_stock`` event ended by a cycle count (book reset to shelf: -book),
@@ -50,13 +51,13 @@ from .calendar import WEEKDAY_FACTOR, make_calendar, make_promotions
 from .catalogue import (
     CATEGORIES,
     MAX_MEAN_UNITS_PER_DAY,
-    MOVER_DISPERSION_RANGES,
     MOVER_MEAN_RANGES,
     make_locations,
     make_products,
 )
 from .events import EVENT_WINDOW_FRACTION, schedule_events, schedule_outages
-from .output import series_frame, truth_frame
+from .output import oracle_write, series_frame, truth_frame
+from .scenario import CLASSIC, Scenario
 from .stock import Progress, simulate_stock
 
 __all__ = [
@@ -65,14 +66,18 @@ __all__ = [
     "EVENT_WINDOW_FRACTION",
     "MIN_DAYS",
     "MIN_SKUS",
+    "ORACLE_FILE",
     "BundleSummary",
     "Progress",
+    "Scenario",
     "generate_bundle",
 ]
 
 DEFAULT_END_DATE = date(2026, 10, 31)
 MIN_DAYS = 60
 MIN_SKUS = 10
+# The oracle's ground-truth parameters (``lab.oracle``); never imported by the product.
+ORACLE_FILE = "oracle.npz"
 
 
 ANOMALY_TYPES = (
@@ -95,6 +100,7 @@ class BundleSummary:
 
     out_dir: Path
     seed: int
+    scenario: str
     n_locations: int
     n_skus: int
     n_days: int
@@ -114,11 +120,16 @@ def generate_bundle(
     n_days: int = 180,
     end_date: date | None = None,
     progress: Progress | None = None,
+    scenario: Scenario = CLASSIC,
 ) -> BundleSummary:
     """Simulate a retail estate and write the bundle CSVs (and ``truth.csv``) to ``out_dir``.
 
-    Deterministic for a given ``seed`` and arguments. ``end_date`` is the last simulated day
-    (default ``DEFAULT_END_DATE``, fixed so that output does not depend on today's date).
+    ``scenario`` sets the world's free parameters (``lab.scenarios`` declares the family; the
+    default ``classic`` reproduces the historical bundles byte for byte). Besides the CSVs,
+    ``oracle.npz`` receives the true parameters an oracle needs (``output.oracle_write``).
+    Deterministic for a given ``seed``, scenario and arguments. ``end_date`` is the last
+    simulated day (default ``DEFAULT_END_DATE``, fixed so that output does not depend on
+    today's date).
     ``progress`` receives short human-readable stage messages. Raises ``ValueError`` on sizes
     too small to hold history plus events.
     """
@@ -142,7 +153,7 @@ def generate_bundle(
     locations = make_locations(n_locations)
     days = np.arange(np.datetime64(start, "D"), np.datetime64(end, "D") + 1)  # (n_days,)
     calendar = make_calendar(rng, start, n_days, n_locations)
-    promos = make_promotions(rng, n_days, n_skus, n_locations)
+    promos = make_promotions(rng, n_days, n_skus, n_locations, scenario.promo_overlap_prob)
 
     report("Demand")
     cat_of = products["category_idx"].to_numpy()[sku_of]
@@ -154,8 +165,8 @@ def generate_bundle(
     sku_base = np.exp(rng.uniform(np.log(lo), np.log(hi)))  # (n_skus,) units/day
     base = sku_base[sku_of] * store_factor[loc_of] * rng.lognormal(0.0, 0.25, n_series)
     base = np.clip(base, 0.03, MAX_MEAN_UNITS_PER_DAY)  # (n_series,) units/day
-    dlo = np.array([r[0] for r in MOVER_DISPERSION_RANGES])[mover]
-    dhi = np.array([r[1] for r in MOVER_DISPERSION_RANGES])[mover]
+    dlo = np.array([r[0] for r in scenario.dispersion_ranges])[mover]
+    dhi = np.array([r[1] for r in scenario.dispersion_ranges])[mover]
     dispersion = rng.uniform(dlo, dhi)  # (n_series,) NB size parameter r
 
     weekday = (days.astype("int64") + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
@@ -185,6 +196,7 @@ def generate_bundle(
         n_days=n_days,
         window_start=window_start,
         blocked=promos.affected | outage[:, loc_of] | ~calendar.open_[:, loc_of],
+        scenario=scenario,
     )
 
     sim = simulate_stock(
@@ -201,13 +213,29 @@ def generate_bundle(
         events=events,
         price=products["unit_price"].to_numpy()[sku_of],
         report=report,
+        scenario=scenario,
     )
 
     report("Writing CSVs")
     sales_units = sim["sales"].copy()
     sales_units[outage[:, loc_of]] = 0
     reg_price = products["unit_price"].to_numpy()[sku_of]
-    realized = np.round(reg_price[None, :] * (1.0 - promos.discount), 2)
+    tiers = draw_tiers(rng, scenario, n_skus)
+    level = reg_price[None, :] * (1.0 - promos.discount)  # (n_days, n_series) currency
+    if tiers["has_tier"].any():
+        # Tier days (not on promotion): a share of the day's units sells at the tier price,
+        # so the daily average lies between tier and list.
+        on = (
+            (rng.random((n_days, n_series)) < tiers["day_share"][sku_of][None, :])
+            & tiers["has_tier"][sku_of][None, :]
+            & (promos.discount == 0)
+        )
+        lo, hi = scenario.tier_unit_share_range
+        share = rng.uniform(lo, hi, (n_days, n_series))
+        level = np.where(on, level * (1.0 - share * tiers["discount"][sku_of][None, :]), level)
+    if scenario.price_noise_sd > 0:
+        level = level * (1.0 + scenario.price_noise_sd * rng.standard_normal(level.shape))
+    realized = np.round(level, 2)
     override = ~np.isnan(sim["price_override"])
     realized[override] = sim["price_override"][override]
     truth = truth_frame(
@@ -270,10 +298,29 @@ def generate_bundle(
         report(f"Writing {name} ({len(frame):,} rows)")
         frame.to_csv(out_dir / name, index=False, float_format="%.2f", lineterminator="\n")
         rows[name] = len(frame)
+    oracle_write(
+        out_dir / ORACLE_FILE,
+        scenario=scenario,
+        seed=seed,
+        mu=mu,
+        dispersion=dispersion,
+        base=base,
+        mover=mover,
+        reg_price=reg_price,
+        promo_discount=promos.discount,
+        tiers=tiers,
+        sku_codes=sku_codes,
+        loc_codes=loc_codes,
+        sku_of=sku_of,
+        loc_of=loc_of,
+        date_str=date_str,
+        events=events,
+    )
     counts = truth["anomaly_type"].value_counts()
     return BundleSummary(
         out_dir=out_dir,
         seed=seed,
+        scenario=scenario.name,
         n_locations=n_locations,
         n_skus=n_skus,
         n_days=n_days,
@@ -283,3 +330,17 @@ def generate_bundle(
         events={kind: int(counts.get(kind, 0)) for kind in ANOMALY_TYPES},
         seconds=time.perf_counter() - started,
     )
+
+
+def draw_tiers(rng: np.random.Generator, scenario: Scenario, n_skus: int) -> dict[str, np.ndarray]:
+    """Per-SKU price tiers: ``has_tier`` (bool), ``discount`` (fraction below list, 0 where
+    none) and ``day_share`` (share of days the tier is used), each (n_skus,). Draws nothing
+    when the scenario has no tiers."""
+    has_tier = np.zeros(n_skus, dtype=bool)
+    discount = np.zeros(n_skus)
+    day_share = np.zeros(n_skus)
+    if scenario.tier_sku_share > 0:
+        has_tier = rng.random(n_skus) < scenario.tier_sku_share
+        discount = np.where(has_tier, rng.uniform(*scenario.tier_discount_range, n_skus), 0.0)
+        day_share = np.where(has_tier, rng.uniform(*scenario.tier_day_share_range, n_skus), 0.0)
+    return {"has_tier": has_tier, "discount": discount, "day_share": day_share}

@@ -113,10 +113,19 @@ def make_calendar(rng: np.random.Generator, start: date, n_days: int, n_location
 
 
 def make_promotions(
-    rng: np.random.Generator, n_days: int, n_skus: int, n_locations: int
+    rng: np.random.Generator,
+    n_days: int,
+    n_skus: int,
+    n_locations: int,
+    overlap_prob: float = 0.0,
 ) -> Promotions:
     """Promotions for ~30% of SKUs: 3-14 days, 10-40% off, 1.5-3x uplift, then a 0.7x dip
-    for 3-5 days (pantry loading); either at all stores (blank location) or at one."""
+    for 3-5 days (pantry loading); either at all stores (blank location) or at one.
+
+    With probability ``overlap_prob`` a SKU's next promotion starts while the previous one
+    runs (overlapping promotions): where two overlap, the larger uplift and discount apply, and
+    a dip never replaces a promotion day. ``overlap_prob = 0`` draws no extra random numbers.
+    """
     n_series = n_skus * n_locations
     uplift = np.ones((n_days, n_series))
     discount = np.zeros((n_days, n_series), dtype=np.float32)
@@ -125,9 +134,10 @@ def make_promotions(
     promo_skus = rng.choice(n_skus, size=max(1, round(0.3 * n_skus)), replace=False)
     for sku in np.sort(promo_skus):
         free_from = int(rng.integers(0, 30))
+        overlap_start = -1
         for _ in range(1 + rng.poisson(n_days / 120)):
             length = int(rng.integers(3, 15))
-            d0 = free_from + int(rng.integers(0, 45))
+            d0 = overlap_start if overlap_start >= 0 else free_from + int(rng.integers(0, 45))
             d1 = d0 + length - 1
             dip = int(rng.integers(3, 6))
             if d1 + dip >= n_days:
@@ -136,11 +146,18 @@ def make_promotions(
             lift = float(np.clip(1.0 + pct / 100 * rng.uniform(3.0, 6.0), 1.5, 3.0))
             loc = -1 if rng.random() < 0.6 else int(rng.integers(n_locations))
             cols = sku + n_skus * (np.arange(n_locations) if loc < 0 else np.array([loc]))
-            uplift[d0 : d1 + 1, cols] = lift
-            uplift[d1 + 1 : d1 + 1 + dip, cols] = POST_PROMO_DIP
-            discount[d0 : d1 + 1, cols] = pct / 100
+            # Maxima (and dips only off promotion days) so that overlapping promotions combine;
+            # without overlaps these are plain assignments.
+            uplift[d0 : d1 + 1, cols] = np.maximum(uplift[d0 : d1 + 1, cols], lift)
+            after = uplift[d1 + 1 : d1 + 1 + dip, cols]
+            on_promo = discount[d1 + 1 : d1 + 1 + dip, cols] > 0
+            uplift[d1 + 1 : d1 + 1 + dip, cols] = np.where(on_promo, after, POST_PROMO_DIP)
+            discount[d0 : d1 + 1, cols] = np.maximum(discount[d0 : d1 + 1, cols], pct / 100)
             affected[d0 : d1 + 1 + dip, cols] = True
             rows.append((d0, d1, int(sku), loc, pct))
             free_from = d1 + dip + 14
+            overlap_start = -1
+            if overlap_prob > 0 and rng.random() < overlap_prob:
+                overlap_start = d0 + int(rng.integers(1, length))
     rows.sort()
     return Promotions(rows=rows, uplift=uplift, discount=discount, affected=affected)

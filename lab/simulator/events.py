@@ -4,10 +4,14 @@ feasibility check that decides when a scheduled event may start."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .calendar import Calendar
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
 
 # Events are injected only in this trailing share of the horizon, so detectors have history.
 EVENT_WINDOW_FRACTION = 0.6
@@ -25,7 +29,8 @@ POS_OUTAGES_PER_LOCATION_DAY = 1.0 / 108
 EVENT_SEPARATION_DAYS = 7
 
 
-# A demand spike adds (factor - 1) x normal demand, and at least SPIKE_MIN_EXTRA_UNITS: a bulk
+# Classic defaults (``Scenario`` fields of the same names): a demand spike adds (factor - 1) x
+# normal demand, and at least SPIKE_MIN_EXTRA_UNITS: a bulk
 # buyer or a viral moment. Bumps smaller than that sit inside the negative binomial's natural
 # variation of medium movers (a 3x day at 1.5 units/day happens by chance every few months).
 SPIKE_FACTOR_RANGE = (6.0, 15.0)
@@ -81,12 +86,14 @@ def schedule_events(
     n_days: int,
     window_start: int,
     blocked: np.ndarray,
+    scenario: Scenario,
 ) -> list[Event]:
     """Pick series and tentative start days for the SKU-level events.
 
     ``base`` is mean demand per series (units/day); ``blocked`` (n_days, n_series) marks
     promotion/dip, outage and closed days, which the short demand/price events must avoid so
     that they are not confounded. Events on one series never overlap (with a separation gap).
+    Event shapes (spike and drop factors, mis-keyed price multiples) come from ``scenario``.
     """
     window = n_days - window_start
     reserved = np.zeros((n_days, base.size), dtype=bool)
@@ -96,7 +103,7 @@ def schedule_events(
         for kind, rate in EVENT_RATE_PER_SKU_DAY.items():
             count = max(1, int(rng.poisson(rate * n_skus * window)))
             for _ in range(count):
-                event = draw_event(rng, kind, series, base, n_days, window_start)
+                event = draw_event(rng, kind, series, base, n_days, window_start, scenario)
                 if event is None:
                     continue
                 d0 = event.scheduled
@@ -121,6 +128,7 @@ def draw_event(
     base: np.ndarray,
     n_days: int,
     window_start: int,
+    scenario: Scenario,
 ) -> Event | None:
     """A tentative event of ``kind`` on one of ``series`` (or None when none is eligible)."""
     mean = base[series]
@@ -131,10 +139,13 @@ def draw_event(
     elif kind == "inventory_discrepancy":
         eligible, last_start, length, delay = series[mean >= 0.3], n_days - 2, 1, 14
     elif kind == "demand_spike":
-        eligible, length, delay = series[mean >= SPIKE_MIN_MEAN], int(rng.integers(1, 3)), 5
+        lo, hi = scenario.spike_days
+        eligible = series[mean >= scenario.spike_min_mean]
+        length, delay = int(rng.integers(lo, hi + 1)), 5
         last_start = n_days - length - delay
     elif kind == "demand_drop":
-        eligible, length, delay = series[mean >= DROP_MIN_MEAN], int(rng.integers(3, 11)), 5
+        eligible = series[mean >= scenario.drop_min_mean]
+        length, delay = int(rng.integers(3, 11)), 5
         last_start = n_days - length - delay
     else:  # price_anomaly
         eligible, length, delay = series[mean >= 0.5], int(rng.integers(1, 4)), 5
@@ -149,12 +160,19 @@ def draw_event(
         length=length,
     )
     if kind == "demand_spike":
-        event.factor = float(rng.uniform(*SPIKE_FACTOR_RANGE))
+        event.factor = float(rng.uniform(*scenario.spike_factor_range))
     elif kind == "demand_drop":
-        event.factor = float(rng.uniform(*DROP_FACTOR_RANGE))
+        event.factor = float(rng.uniform(*scenario.drop_factor_range))
     elif kind == "price_anomaly":
         roll = rng.random()
-        event.factor = 10.0 if roll < 0.3 else 0.1 if roll < 0.6 else 1 - rng.uniform(0.5, 0.7)
+        x10, div10 = scenario.price_x10_prob, scenario.price_x10_prob + scenario.price_div10_prob
+        event.factor = (
+            10.0
+            if roll < x10
+            else 0.1
+            if roll < div10
+            else 1 - rng.uniform(*scenario.price_discount_range)
+        )
     elif kind == "inventory_discrepancy":
         event.subtype = "duplicate_receipt" if rng.random() < 0.5 else "write_off"
     return event
@@ -170,6 +188,7 @@ def can_start(
     reorder_today: np.ndarray,
     mu: np.ndarray,
     base: np.ndarray,
+    spike_min_extra_units: int = SPIKE_MIN_EXTRA_UNITS,
 ) -> bool:
     """Whether a morning event can start on day ``d`` on its series (stock permitting).
 
@@ -189,7 +208,7 @@ def can_start(
     if ev.kind == "demand_spike":
         # Enough on the shelf for the spike to show in sales rather than sell out at once.
         normal = max(mu[d, s], base[s])
-        return bool(shelf[s] >= max(min(ev.factor, 4.0) * normal, normal + SPIKE_MIN_EXTRA_UNITS))
+        return bool(shelf[s] >= max(min(ev.factor, 4.0) * normal, normal + spike_min_extra_units))
     if ev.kind == "demand_drop":
         return bool(shelf[s] >= max(3.0, 2.0 * mu[d, s]))
     return bool(shelf[s] >= 1)  # price_anomaly

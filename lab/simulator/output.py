@@ -1,12 +1,19 @@
-"""Frames written to the bundle: ``truth.csv`` (the injected anomalies) and the per-series
-fact rows (sales, inventory, receipts)."""
+"""Frames written to the bundle: ``truth.csv`` (the injected anomalies), the per-series
+fact rows (sales, inventory, receipts) and ``oracle.npz`` (the world's true parameters)."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from .events import Event
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
 
 
 def truth_frame(
@@ -80,3 +87,87 @@ def series_frame(
     if price is not None:
         data["unit_price"] = price.ravel()[flat]
     return pd.DataFrame(data)
+
+
+def oracle_write(
+    path: Path,
+    *,
+    scenario: Scenario,
+    seed: int,
+    mu: np.ndarray,
+    dispersion: np.ndarray,
+    base: np.ndarray,
+    mover: np.ndarray,
+    reg_price: np.ndarray,
+    promo_discount: np.ndarray,
+    tiers: dict[str, np.ndarray],
+    sku_codes: np.ndarray,
+    loc_codes: np.ndarray,
+    sku_of: np.ndarray,
+    loc_of: np.ndarray,
+    date_str: np.ndarray,
+    events: list[Event],
+) -> None:
+    """Write the true parameters of the simulated world to ``path`` (``numpy.savez_compressed``).
+
+    Read by ``lab.oracle`` only (never imported by the product); writing it draws no random
+    numbers, so the CSVs do not depend on it. Arrays (series order ``s = location * n_skus +
+    sku``, matching ``series_location`` / ``series_sku``):
+
+    * ``series_location``, ``series_sku`` (n_series,) str codes; ``dates`` (n_days,) ISO str;
+    * ``mu`` (n_days, n_series) float64: expected demand (units/day) before injected anomalies,
+      after weekday, season, calendar (0 when closed), promotion and dip multipliers;
+    * ``nb_size`` (n_series,): negative-binomial size r (variance ``mu + mu²/r``);
+      ``base`` (n_series,) mean units/day; ``mover`` (n_series,) 0 slow, 1 medium, 2 fast;
+    * benign corrections: ``benign_law`` ("fixed" | "volume"), ``benign_rate`` (n_series,)
+      probability per eligible series-day, ``benign_volume_scale`` (n_series,) k of
+      ``|delta| = 1 + Poisson(k sqrt(shelf))``, ``benign_deltas`` / ``benign_delta_probs``
+      (the fixed law);
+    * prices: ``regular_price`` (n_series,), ``price_noise_sd`` (n_series,) relative sd of the
+      daily average price, ``promo_discount`` (n_days, n_series) float32 fraction off list,
+      ``tier_price`` (n_skus,) tier price level (NaN = none), ``tier_discount``,
+      ``tier_day_share`` (n_skus,), ``tier_unit_share_range`` (2,);
+    * injected events that happened: ``event_kind`` (str), ``event_series``, ``event_start``,
+      ``event_end`` (day index), ``event_factor``, ``event_delta``;
+    * ``scenario`` (name), ``scenario_json``, ``seed``.
+    """
+    n_series = mu.shape[1]
+    started = [ev for ev in events if ev.start >= 0]
+    tier_price = np.where(
+        tiers["has_tier"],
+        np.round(reg_price[: len(sku_codes)] * (1 - tiers["discount"]), 2),
+        np.nan,
+    )
+    np.savez_compressed(
+        path,
+        series_location=loc_codes[loc_of].astype(str),
+        series_sku=sku_codes[sku_of].astype(str),
+        dates=date_str.astype(str),
+        mu=mu,
+        nb_size=dispersion,
+        base=base,
+        mover=mover,
+        benign_law=np.array(scenario.benign_law),
+        benign_rate=np.full(n_series, scenario.benign_prob_per_day),
+        benign_volume_scale=np.full(
+            n_series, scenario.benign_volume_scale if scenario.benign_law == "volume" else 0.0
+        ),
+        benign_deltas=np.array(scenario.benign_deltas),
+        benign_delta_probs=np.array(scenario.benign_delta_probs),
+        regular_price=reg_price,
+        price_noise_sd=np.full(n_series, scenario.price_noise_sd),
+        promo_discount=promo_discount,
+        tier_price=tier_price,
+        tier_discount=tiers["discount"],
+        tier_day_share=tiers["day_share"],
+        tier_unit_share_range=np.array(scenario.tier_unit_share_range),
+        event_kind=np.array([ev.kind for ev in started], dtype=str),
+        event_series=np.array([ev.series for ev in started], dtype=np.int64),
+        event_start=np.array([ev.start for ev in started], dtype=np.int64),
+        event_end=np.array([ev.end for ev in started], dtype=np.int64),
+        event_factor=np.array([ev.factor for ev in started], dtype=float),
+        event_delta=np.array([ev.delta for ev in started], dtype=np.int64),
+        scenario=np.array(scenario.name),
+        scenario_json=np.array(json.dumps(scenario.as_dict())),
+        seed=np.array(seed),
+    )

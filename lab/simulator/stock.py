@@ -4,14 +4,20 @@ lead times and late deliveries, benign count adjustments, cycle counts and the i
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .events import SPIKE_MIN_EXTRA_UNITS, Event, can_start
+from .events import Event, can_start
+
+if TYPE_CHECKING:
+    from .scenario import Scenario
 
 # Receives one line of progress text at a time (e.g. ``print`` or a command's stdout writer).
 Progress = Callable[[str], None]
 
+# Classic defaults (``Scenario`` fields: late_delivery_prob, max_late_days, lead_days,
+# benign_prob_per_day, benign_deltas, benign_delta_probs).
 LATE_DELIVERY_PROB = 0.05
 MAX_LATE_DAYS = 4
 MIN_LEAD_DAYS, MAX_LEAD_DAYS = 2, 5
@@ -37,6 +43,7 @@ def simulate_stock(
     events: list[Event],
     price: np.ndarray,
     report: Progress,
+    scenario: Scenario,
 ) -> dict[str, np.ndarray]:
     """Day-by-day stock simulation, vectorised over series.
 
@@ -44,7 +51,7 @@ def simulate_stock(
     (n_series,) vectors. Returns (n_days, n_series) matrices ``sales`` (physical units sold,
     outage days included), ``on_hand`` (book stock, end of day), ``receipts`` (units received)
     and ``price_override`` (mis-keyed price, NaN elsewhere). Mutates ``events`` (start, end,
-    delta).
+    delta). Supply timing, benign corrections and the spike floor come from ``scenario``.
     """
     n_days, n_series = demand.shape
     # Periodic review (s, S) on book stock: fast movers reviewed daily, slow ones weekly.
@@ -54,7 +61,7 @@ def simulate_stock(
         np.where(mover == 1, rng.choice([1, 2, 3], n_series), rng.choice([3, 7], n_series)),
     )
     review_offset = rng.integers(0, 7, n_series) % review
-    lead = rng.integers(MIN_LEAD_DAYS, MAX_LEAD_DAYS + 1, n_series)
+    lead = rng.integers(scenario.lead_days[0], scenario.lead_days[1] + 1, n_series)
     z = rng.uniform(0.5, 1.5, n_series)  # safety factor: service levels differ by item
     horizon = lead + review
     reorder = np.ceil(base * horizon + z * np.sqrt(horizon * (base + base**2 / dispersion))).clip(
@@ -76,7 +83,7 @@ def simulate_stock(
     shelf = rng.integers(reorder.astype(np.int64) + 1, order_up_to.astype(np.int64) + 1)
     book = shelf.copy()
     pipeline = np.zeros(n_series, dtype=np.int64)
-    arrivals = np.zeros((n_days + MAX_LEAD_DAYS + MAX_LATE_DAYS + 2, n_series), dtype=np.int64)
+    arrivals = np.zeros((n_days + scenario.max_delivery_days + 2, n_series), dtype=np.int64)
     sales_all = np.zeros((n_days, n_series), dtype=np.int64)
     on_hand = np.zeros((n_days, n_series), dtype=np.int64)
     price_override = np.full((n_days, n_series), np.nan)
@@ -120,7 +127,18 @@ def simulate_stock(
             if (
                 not open_s[s]
                 or outage_s[s]
-                or not can_start(ev, d, shelf, book, pipeline, arrived, reorder_today, mu, base)
+                or not can_start(
+                    ev,
+                    d,
+                    shelf,
+                    book,
+                    pipeline,
+                    arrived,
+                    reorder_today,
+                    mu,
+                    base,
+                    scenario.spike_min_extra_units,
+                )
             ):
                 still.append(ev)
                 continue
@@ -150,7 +168,7 @@ def simulate_stock(
             if ev.kind == "demand_spike":
                 # A bulk buyer or viral moment: (factor - 1) x normal demand on top.
                 normal = max(mu[d, s], base[s])
-                extra = max((ev.factor - 1.0) * normal, SPIKE_MIN_EXTRA_UNITS)
+                extra = max((ev.factor - 1.0) * normal, scenario.spike_min_extra_units)
                 today[s] += round(extra * rng.uniform(0.8, 1.25))
             elif ev.kind == "demand_drop":  # blocked shelf, wrong label: few find the item
                 today[s] = rng.poisson(ev.factor * mu[d, s])
@@ -182,11 +200,20 @@ def simulate_stock(
             & ~outage_s
             & ~touched
             & ~phantom
-            & (rng.random(n_series) < BENIGN_ADJUSTMENT_PROB)
+            & (rng.random(n_series) < scenario.benign_prob_per_day)
         )
         idx = np.flatnonzero(lucky)
         if idx.size:
-            delta = rng.choice(BENIGN_DELTAS, size=idx.size, p=BENIGN_DELTA_PROBS)
+            if scenario.benign_law == "volume":
+                # Corrections grow with the units on the shelf: 1 + Poisson(k sqrt(shelf)).
+                size = 1 + rng.poisson(scenario.benign_volume_scale * np.sqrt(shelf[idx]))
+                delta = np.where(rng.random(idx.size) < 0.5, -size, size)
+            else:
+                delta = rng.choice(
+                    np.array(scenario.benign_deltas),
+                    size=idx.size,
+                    p=np.array(scenario.benign_delta_probs),
+                )
             ok = shelf[idx] + delta >= 0
             shelf[idx[ok]] += delta[ok]
             book[idx[ok]] += delta[ok]
@@ -220,8 +247,13 @@ def simulate_stock(
         if need.size:
             target = np.ceil(order_up_to[need] * plan[d, need])
             qty = (np.ceil((target - position[need]) / pack[need]) * pack[need]).astype(np.int64)
-            late = rng.random(need.size) < LATE_DELIVERY_PROB
-            delay = lead[need] + late * rng.integers(1, MAX_LATE_DAYS + 1, need.size)
+            late = rng.random(need.size) < scenario.late_delivery_prob
+            delay = lead[need] + late * rng.integers(1, scenario.max_late_days + 1, need.size)
+            jitter_lo, jitter_hi = scenario.lead_jitter_days
+            if (jitter_lo, jitter_hi) != (0, 0):
+                # Lead-time jitter per order; a delivery never comes the day it is ordered.
+                jitter = rng.integers(jitter_lo, jitter_hi + 1, need.size)
+                delay = np.maximum(1, delay + jitter)
             arrivals[d + delay, need] += qty
             pipeline[need] += qty
         on_hand[d] = book

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from lab.scenarios import SCENARIOS
 from lab.simulator import generate_bundle
 
 
@@ -32,6 +33,12 @@ class Command(BaseCommand):
         parser.add_argument("--skus", type=int, default=80)
         parser.add_argument("--days", type=int, default=180)
         parser.add_argument(
+            "--scenario",
+            choices=list(SCENARIOS),
+            default="classic",
+            help="World to simulate (lab.scenarios; default classic).",
+        )
+        parser.add_argument(
             "--end-date", type=_iso_date, default=None, help="Last day, YYYY-MM-DD (default fixed)."
         )
 
@@ -45,6 +52,7 @@ class Command(BaseCommand):
                 n_skus=options["skus"],
                 n_days=options["days"],
                 end_date=options["end_date"],
+                scenario=SCENARIOS[options["scenario"]],
                 progress=(lambda message: self.stdout.write(f"  {message}")) if verbose else None,
             )
         except ValueError as exc:
@@ -52,7 +60,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Bundle written to {summary.out_dir}: {summary.n_locations} locations x "
             f"{summary.n_skus} SKUs x {summary.n_days} days "
-            f"({summary.start_date} .. {summary.end_date}), seed {summary.seed}"
+            f"({summary.start_date} .. {summary.end_date}), seed {summary.seed}, "
+            f"scenario {summary.scenario}"
         )
         for name, count in summary.rows.items():
             self.stdout.write(f"  {name:<16} {count:>10,} rows")
