@@ -53,12 +53,15 @@ from .base import DetectionInput, empty_findings, make_findings
 from .formatting import fmt_count, fmt_date, money
 from .grid import Grid, build_grid
 from .price_levels import (
+    LevelFit,
     fit_deviation_pool,
     fit_levels,
+    location_sigma,
     normalised_log_price,
     null_p_value,
+    quick_hull,
     rounding_sd,
-    shrunk_sigma,
+    shrink_sigma,
 )
 
 ANOMALY_TYPE = "price_anomaly"
@@ -94,6 +97,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # From this many candidate items (same store, day and direction) one store-level finding
     # replaces the item findings: a markdown or price file, not many separate mistakes.
     "group_min_items": 20,
+    # The location pools (noise, benign deviations) are fitted on at most this many series.
+    "pool_sample_rows": 10_000,
 }
 
 
@@ -109,7 +114,7 @@ def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.Dat
         return _with_tests(empty_findings(), [], [])
     j = judged
     n_loc = len(grid.location_ids)
-    tested_per_loc = np.bincount(grid.loc_index[j.rows], minlength=n_loc) + 2
+    tested_per_loc = j.priced_per_loc + 2
     cand = (j.p_value <= p["max_p_value"]) & (j.value >= p["min_value_at_risk"])
     if not cand.any():
         return _with_tests(empty_findings(), [], [])
@@ -149,49 +154,124 @@ class _Judged:
 
 
 def _judge_today(grid: Grid, p: dict[str, Any]) -> _Judged | None:
-    """Learn every priced series' levels from its history and judge the as-of day's price."""
+    """Learn the priced series' levels from their history and judge the as-of day's price.
+
+    Two stages keep a run over 100,000 series fast. (1) The location pools (noise σ,
+    benign rate ε and scale ν) are fitted on a sample of at most ``pool_sample_rows`` series
+    (every k-th row: proportional per location). (2) Today's price of every selling series is
+    compared with a range inside its learned hull (``quick_hull``); only those whose p-value
+    *could* be at most ``max_p_value`` there (a lower bound: the distance to the quick range
+    is at least the true one, the pool-shrunk σ at least ``σ_pool·sqrt(k / (H + k))``) get the
+    full fit, with every location of their product. The screen drops no candidate.
+    """
     last = grid.last
+    n_loc = len(grid.location_ids)
     disc_now = grid.discount_pct[:, last]
     z_now = normalised_log_price(grid.price[:, last], disc_now)
     today = (grid.units[:, last] > 0) & np.isfinite(z_now)
-    if not today.any():
+    today_rows = np.flatnonzero(today)
+    if not len(today_rows):
         return None
-    # Levels are learned for every location of the items sold today: a store that rarely
-    # sells an item knows its price list from the others.
-    rows = np.flatnonzero(np.isin(grid.product_id, grid.product_id[today]))
-    # Promotion days teach nothing about the ordinary price points (and a promotion not applied
-    # at the till for a few days must not become one).
-    ordinary = (grid.units[rows, :last] > 0) & ~grid.promo[rows, :last]
-    hist_price = np.where(ordinary, grid.price[rows, :last], np.nan)
-    z_hist = normalised_log_price(hist_price, grid.discount_pct[rows, :last])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_reg = np.log(grid.regular_price[rows])
-    log_reg = np.where(np.isfinite(log_reg), log_reg, np.nan)
-    fit = fit_levels(
-        z_hist,
-        log_reg,
+    log_reg = _log_regular(grid)
+    stride = max(1, int(np.ceil(grid.n_series / p["pool_sample_rows"])))
+    pool = _fit_pool(grid, np.arange(0, grid.n_series, stride), log_reg, p)
+
+    q_lo, q_hi = quick_hull(
+        _history(grid, today_rows),
+        log_reg[today_rows],
+        gap=p["cluster_gap"],
+        min_days=p["persist_days"],
+    )
+    known = np.isfinite(q_lo)  # a regular price or a standing one: the item can be judged
+    priced_per_loc = np.bincount(grid.loc_index[today_rows[known]], minlength=n_loc)
+    z_t = z_now[today_rows]
+    nearest_q = np.clip(z_t, q_lo, q_hi)
+    loc_t = grid.loc_index[today_rows]
+    keep_t = 1.0 - np.clip(disc_now[today_rows], 0.0, 99.0) / 100.0
+    sigma_lb = pool.sigma[loc_t] * np.sqrt(
+        p["sigma_prior_days"] / (max(last, 1) + p["sigma_prior_days"])
+    )
+    with np.errstate(invalid="ignore"):
+        p_lb = null_p_value(np.abs(z_t - nearest_q), sigma_lb, pool.eps[loc_t], pool.nu[loc_t])
+        value_ub = (
+            np.abs(grid.price[today_rows, last] - np.exp(nearest_q) * keep_t)
+            * (grid.units[today_rows, last])
+        )
+    maybe = known & (p_lb <= p["max_p_value"]) & (value_ub >= p["min_value_at_risk"])
+    screened = today_rows[maybe]
+    if not len(screened):
+        return None
+
+    rows = np.flatnonzero(np.isin(grid.product_id, grid.product_id[screened]))
+    fit = _fit(grid, rows, log_reg, p)
+    judged = np.isin(rows, screened) & np.isfinite(fit.lo)
+    rows, fit = rows[judged], fit.subset(judged)
+    loc = grid.loc_index[rows]
+    sigma = shrink_sigma(fit.sigma_own, fit.n_own, pool.sigma[loc], p["sigma_prior_days"])
+    z = z_now[rows]
+    nearest = np.clip(z, fit.lo, fit.hi)
+    d = np.abs(z - nearest)
+    keep_frac = 1.0 - np.clip(disc_now[rows], 0.0, 99.0) / 100.0
+    expected = np.exp(nearest) * keep_frac
+    # Penny rounding at the price charged adds noise a steady price's clusters cannot show.
+    sigma_now = np.sqrt(sigma**2 + rounding_sd(np.log(expected)) ** 2)
+    pv = null_p_value(d, sigma_now, pool.eps[loc], pool.nu[loc])
+    realized = grid.price[rows, last]
+    units = grid.units[rows, last]
+    return _Judged(
+        priced_per_loc=priced_per_loc,
+        rows=rows,
+        fit=fit,
+        sigma=sigma_now,
+        eps=pool.eps[loc],
+        nu=pool.nu[loc],
+        d=d,
+        p_value=pv,
+        high=z > fit.hi,
+        expected=expected,
+        realized=realized,
+        units=units,
+        value=np.abs(realized - expected) * units,
+    )
+
+
+def _fit(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, Any]) -> LevelFit:
+    """``fit_levels`` of the series ``rows``, pooled per product among them."""
+    return fit_levels(
+        _history(grid, rows),
+        log_reg[rows],
         gap=p["cluster_gap"],
         min_support=p["min_support"],
         persist_days=p["persist_days"],
         group=np.unique(grid.product_id[rows], return_inverse=True)[1],
     )
-    known = np.isfinite(fit.lo)  # neither a regular price nor a recurring one: not judged
-    rows, fit = rows[known], fit.subset(known)
-    if not len(rows):
-        return None
-    loc = grid.loc_index[rows]
+
+
+class _Pool:
+    """Per-location (L,) noise SD ``sigma``, benign-deviation rate ``eps`` and scale ``nu``."""
+
+    def __init__(self, sigma: np.ndarray, eps: np.ndarray, nu: np.ndarray):
+        self.sigma, self.eps, self.nu = sigma, eps, nu
+
+
+def _fit_pool(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, Any]) -> _Pool:
+    """The location pools fitted on the sample ``rows`` (see ``_judge_today``)."""
     n_loc = len(grid.location_ids)
-    sigma = shrunk_sigma(
+    fit = _fit(grid, rows, log_reg, p)
+    known = np.isfinite(fit.lo)
+    rows, fit = rows[known], fit.subset(known)
+    loc = grid.loc_index[rows]
+    sigma_pool = location_sigma(
         fit.sigma_own,
         fit.n_own,
         loc,
         n_loc,
-        prior_days=p["sigma_prior_days"],
         min_days=p["sigma_pool_min_days"],
         fallback=p["sigma_fallback"],
     )
-    # Penny rounding at the item's price level adds noise the clusters of a steady price
-    # cannot show (their MAD is 0).
+    sigma = shrink_sigma(fit.sigma_own, fit.n_own, sigma_pool[loc], p["sigma_prior_days"])
+    # A history day beyond noise_k σ (with penny rounding at the item's price) is a benign
+    # deviation, or an anomaly: the pool fit is robust to the few of those.
     sigma_hist = np.sqrt(sigma**2 + rounding_sd(0.5 * (fit.lo + fit.hi)) ** 2)
     eps, nu = fit_deviation_pool(
         fit.hist_d,
@@ -204,32 +284,23 @@ def _judge_today(grid: Grid, p: dict[str, Any]) -> _Judged | None:
         prior_excesses=p["nu_prior_excesses"],
         max_d=np.log(p["critical_ratio"]),
     )
-    judged = today[rows]
-    rows, fit, sigma = rows[judged], fit.subset(judged), sigma[judged]
-    loc = grid.loc_index[rows]
-    z = z_now[rows]
-    nearest = np.clip(z, fit.lo, fit.hi)
-    d = np.abs(z - nearest)
-    keep_frac = 1.0 - np.clip(disc_now[rows], 0.0, 99.0) / 100.0
-    expected = np.exp(nearest) * keep_frac
-    sigma_now = np.sqrt(sigma**2 + rounding_sd(np.log(expected)) ** 2)
-    pv = null_p_value(d, sigma_now, eps[loc], nu[loc])
-    realized = grid.price[rows, last]
-    units = grid.units[rows, last]
-    return _Judged(
-        rows=rows,
-        fit=fit,
-        sigma=sigma_now,
-        eps=eps[loc],
-        nu=nu[loc],
-        d=d,
-        p_value=pv,
-        high=z > fit.hi,
-        expected=expected,
-        realized=realized,
-        units=units,
-        value=np.abs(realized - expected) * units,
-    )
+    return _Pool(sigma_pool, eps, nu)
+
+
+def _log_regular(grid: Grid) -> np.ndarray:
+    """(S,) log regular price, NaN where unknown or not positive."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_reg = np.log(grid.regular_price)
+    return np.where(np.isfinite(log_reg), log_reg, np.nan)
+
+
+def _history(grid: Grid, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), D-1) normalised log prices of the days before ``as_of`` with sales and no
+    promotion (NaN otherwise): promotion days teach nothing about the ordinary price points,
+    and a promotion not applied at the till for a few days must not become one."""
+    last = grid.last
+    ordinary = (grid.units[rows, :last] > 0) & ~grid.promo[rows, :last]
+    return normalised_log_price(np.where(ordinary, grid.price[rows, :last], np.nan), 0.0)
 
 
 def _run_starts(grid: Grid, j: _Judged, c: np.ndarray, p: dict[str, Any]) -> np.ndarray:
