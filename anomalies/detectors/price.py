@@ -87,13 +87,13 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "eps_prior": 0.01,
     "nu_prior": 0.1,
     "eps_prior_days": 200,
-    "nu_prior_excesses": 5,
+    "nu_prior_excesses": 20,
     # Ratio (or its inverse) to the nearest normal price from which a finding is critical.
     "critical_ratio": 5.0,
     # Money difference that day from which a finding is critical.
     "critical_value": 500.0,
     # Findings worth less than this (money) are not reported.
-    "min_value_at_risk": 1.0,
+    "min_value_at_risk": 0.0,
     # From this many candidate items (same store, day and direction) one store-level finding
     # replaces the item findings: a markdown or price file, not many separate mistakes.
     "group_min_items": 20,

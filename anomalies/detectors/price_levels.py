@@ -33,6 +33,10 @@ import numpy as np
 
 from .arrays import MAD_TO_SD, row_nanmedian
 
+NU_QUANTILE = 0.25
+"""Quantile of the excesses the benign scale is read from: a low one, so that real anomalies
+(the larger excesses, up to three quarters of them) barely move it."""
+
 PENNY = 0.01
 """Smallest price step: daily prices are rounded to it, which adds noise on cheap items."""
 
@@ -116,9 +120,8 @@ def fit_levels(
     ``log_regular`` (S,): log regular price (NaN if unknown), always a level. ``gap``: log gap
     that starts a new cluster. A cluster is a level when it recurs (in ``min_support``
     separate runs of days, or on ``persist_days`` days; see ``_Clusters``).
-    ``group`` (S,) int, optional: rows of one product (its locations). Their pooled
-    days are clustered too, and a row's normal range is its own hull joined with its group's:
-    a store that rarely sells an item still knows the item's price list from the others.
+    ``group`` (S,) int, optional: rows of one product (its locations); a row's normal range
+    then also spans the levels recurring in separate runs at every row of its group.
     Runs in O(N log N) over the N prices; no loop over rows.
     """
     n_rows = z.shape[0]
@@ -135,16 +138,13 @@ def fit_levels(
     lo, hi = own.hull(own.level, log_regular)
     s_lo, s_hi = own.hull(own.strong, log_regular)
     in_strong = own.strong[own.cid]
-    if group is not None and len(vals):
-        n_groups = int(group.max()) + 1
-        g_reg = np.full(n_groups, np.nan)
-        g_reg[group] = log_regular
-        pooled = _Clusters(group[rows_f], rows_f, days_f, vals, n_groups, **kw)
-        g_lo, g_hi = pooled.hull(pooled.level, g_reg)
-        gs_lo, gs_hi = pooled.hull(pooled.strong, g_reg)
-        lo, hi = np.fmin(lo, g_lo[group]), np.fmax(hi, g_hi[group])
-        s_lo, s_hi = np.fmin(s_lo, gs_lo[group]), np.fmax(s_hi, gs_hi[group])
-        in_strong = in_strong | pooled.strong[pooled.cid]
+    if group is not None and n_rows:
+        # A price point recurring at one store of the item is one everywhere (a store that
+        # rarely sells it knows its price list from the others); a price seen once at each of
+        # two stores is not (a x10 mis-key happens alike anywhere), nor one held for a few
+        # days at one store (persist_days makes it that store's level only).
+        lo, hi = _group_hull(lo, hi, *own.hull(own.level_runs, log_regular), group)
+        s_lo, s_hi = _group_hull(s_lo, s_hi, *own.hull(own.strong_runs, log_regular), group)
 
     # Each history day's leave-one-out deviation: 0 when its cluster recurs on enough other
     # days, else its distance to the range of such clusters (and the regular price).
@@ -162,6 +162,19 @@ def fit_levels(
     n_own = (~np.isnan(resid)).sum(axis=1)
     n_levels = np.bincount(own.key[own.level], minlength=n_rows)
     return LevelFit(lo, hi, sigma_own, n_own, hist_d, n_levels)
+
+
+def _group_hull(
+    lo: np.ndarray, hi: np.ndarray, share_lo: np.ndarray, share_hi: np.ndarray, group: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(S,) hulls ``lo``/``hi`` joined with the ``share_lo``/``share_hi`` hulls of every row
+    of the same ``group`` (NaN ignored)."""
+    n_groups = int(group.max()) + 1
+    g_lo = np.full(n_groups, np.inf)
+    g_hi = np.full(n_groups, -np.inf)
+    np.fmin.at(g_lo, group, share_lo)
+    np.fmax.at(g_hi, group, share_hi)
+    return np.fmin(lo, g_lo[group]), np.fmax(hi, g_hi[group])
 
 
 class _Clusters:
@@ -218,14 +231,15 @@ class _Clusters:
         self.hi = v[starts + self.support - 1]
         self.median = v[starts + (self.support - 1) // 2]
 
-        def recurring(extra: int) -> np.ndarray:
+        def recurring(extra: int, persist: float) -> np.ndarray:
             days = self.support - extra
-            return (days >= min_support) & (
-                (self.runs - extra >= min_support) | (days >= persist_days)
-            )
+            return (days >= min_support) & ((self.runs - extra >= min_support) | (days >= persist))
 
-        self.level = recurring(0)
-        self.strong = recurring(1)
+        self.level = recurring(0, persist_days)
+        self.strong = recurring(1, persist_days)
+        # Recurring in separate runs only (what the item's other stores learn from).
+        self.level_runs = recurring(0, np.inf)
+        self.strong_runs = recurring(1, np.inf)
 
     def hull(self, mask: np.ndarray, log_regular: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(n_keys,) lowest and highest price of the clusters ``mask`` and the regular price;
@@ -294,9 +308,10 @@ def fit_deviation_pool(
 
     ``hist_d`` (S, H): history days' deviations (NaN = no price); ``threshold`` (S,): the
     level beyond which a deviation is not noise (a few σ). With ``e`` the excesses
-    ``d - threshold`` of the location's days beyond it: ``ν = median(e) / ln 2`` (robust to
-    the real anomalies among them), ``ε = n_excess / Σ exp(-threshold / ν)`` (the exponential
-    part's share beyond each threshold), both shrunk towards ``eps_prior`` / ``nu_prior`` with
+    ``d - threshold`` of the location's days beyond it: ``ν = q_u(e) / -ln(1 - u)`` from
+    their ``u = NU_QUANTILE`` quantile (robust to the real anomalies among them),
+    ``ε = n_excess / Σ exp(-threshold / ν)`` (the exponential part's share beyond each
+    threshold), both shrunk towards ``eps_prior`` / ``nu_prior`` with
     the weight of ``prior_days`` days and ``prior_excesses`` excesses. Deviations of
     ``max_d`` or more (a price keyed x10) are mis-keys, not benign, and left out of both.
     Returns two (L,) arrays.
@@ -312,8 +327,8 @@ def fit_deviation_pool(
     med = np.full(n_locations, np.nan)
     if len(excess):
         for loc in np.unique(ex_loc):
-            med[loc] = np.median(excess[ex_loc == loc])
-    nu_hat = np.where(n_ex > 0, med / np.log(2.0), nu_prior)
+            med[loc] = np.quantile(excess[ex_loc == loc], NU_QUANTILE)
+    nu_hat = np.where(n_ex > 0, med / -np.log(1.0 - NU_QUANTILE), nu_prior)
     nu = (n_ex * np.nan_to_num(nu_hat) + prior_excesses * nu_prior) / (n_ex + prior_excesses)
     days_t = np.where(present, t, np.nan)
     with np.errstate(invalid="ignore"):
