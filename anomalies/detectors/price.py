@@ -3,11 +3,14 @@
 Method (``price_levels`` has the details and references). Each SKU/location's *price points*
 are learned from its own history before the as-of day: the daily average prices on selling
 days, put back to the regular scale on promotion days (``price / (1 - discount)``), clustered
-on a log scale; a cluster seen on ``min_support`` days or more is a level (the list price,
-quantity or customer tiers, a standing markdown). The regular price (``products.unit_price``)
-is always a level, and on a promotion day every level is taken at the promotion's discount
-(the deepest when several cover the day), so the promotion price is one of them. A daily
-average mixing lines at two tiers lies between them, so the range from the lowest to the
+on a log scale; a cluster that comes back in ``min_support`` separate runs of days, or is
+held ``persist_days`` days, is a level (the list price, quantity or customer tiers, a new
+standing price); a level recurring in separate runs at one store of the item is one at all its
+stores (a store that rarely sells it knows its price list from the others). The regular
+price (``products.unit_price``) is always a level, and on a promotion day every level is
+taken at the promotion's discount (the deepest when several cover the day), so the promotion
+price is one of them (promotion days themselves teach no level). A daily average mixing lines
+at two tiers lies between them, so the range from the lowest to the
 highest level (their convex hull) is normal, and the as-of day's price is judged by its log
 distance ``d`` to that range under the null model
 
