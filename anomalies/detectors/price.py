@@ -77,7 +77,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # Separate runs of days a price cluster needs to be a learned price point ...
     "min_support": 2,
     # ... or days in all (a standing price).
-    "persist_days": 3,
+    "persist_days": 5,
     # Noise SD shrinkage: weight of the location pool's σ, in days of the item's own history.
     "sigma_prior_days": 10,
     # Items with this many days at their levels set the location pool's σ.
