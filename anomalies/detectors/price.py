@@ -1,36 +1,46 @@
-"""Price anomalies: realized unit price far from the regular price, no promotion to explain it.
+"""Price anomalies: a realized price far from every price the item is known to sell at.
 
-Method. The reference price of a SKU/location on a day is the regular shelf price
-(``products.unit_price``), or ``regular x (1 - discount_pct / 100)`` when a promotion covers
-the day (the deepest one when several do). With ``ratio = realized / reference`` on a day with
-units sold, the day is anomalous when
+Method (``price_levels`` has the details and references). Each SKU/location's *price points*
+are learned from its own history before the as-of day: the daily average prices on selling
+days, put back to the regular scale on promotion days (``price / (1 - discount)``), clustered
+on a log scale; a cluster that comes back in ``min_support`` separate runs of days, or is
+held ``persist_days`` days, is a level (the list price, quantity or customer tiers, a new
+standing price); a level recurring in separate runs at one store of the item is one at all its
+stores (a store that rarely sells it knows its price list from the others). The regular
+price (``products.unit_price``) is always a level, and on a promotion day every level is
+taken at the promotion's discount (the deepest when several cover the day), so the promotion
+price is one of them (promotion days themselves teach no level). A daily average mixing lines
+at two tiers lies between them, so the range from the lowest to the
+highest level (their convex hull) is normal, and the as-of day's price is judged by its log
+distance ``d`` to that range under the null model
 
-- ``ratio ≥ high_ratio`` (default 3: a price keyed x10, or a wrong product code), or
-- ``ratio ≤ low_ratio`` (default 0.5: ÷10 mis-keys, items given away at £0, and unexplained
-  discounts of 50 % or more; shallower discounts are everyday markdowns and are left alone).
+    P(D ≥ d) = (1 - ε) · 2Φ(-d/σ) + ε · exp(-d/ν)
 
-Because the thresholds are ratios to the *promotion* price on promotion days, a promotion
-that was applied as planned never fires, while one that was not applied at the till
-(ratio ≥ 3 against a 67 %-off price) does. Realized prices are daily averages, so a single
-mis-keyed line among many correct ones is diluted; that is deliberate (it is the money at
-stake that matters).
+with ``σ`` the item's own robust price noise (shrunk towards its location's pool when its
+history is short, plus penny rounding) and ``ε``, ``ν`` the rate and scale of benign
+unexplained prices fitted per location from every item's history there. A price point that
+recurs is therefore normal, while 40 % off an item that never sold at that price, with no
+promotion, is found wherever prices are otherwise steady; where a location's items often sell
+at new prices (``ε``, ``ν`` large) the same deviation is less surprising.
+
+A candidate is reported when its p-value is at most ``max_p_value`` and the money at stake
+(``|realized - nearest normal price| x units``) at least ``min_value_at_risk``; the
+false-discovery control of the run decides from ``p_value`` and ``tests`` (the SKU-days priced
+at the finding's location that day, plus the two store-level hypotheses). A price keyed x10
+or ÷10 is far outside any normal range and critical (``critical_ratio``).
 
 A condition that persists keeps one finding: ``start_date`` is the first selling day of the
-current run of anomalous selling days in the same direction (days without sales neither
-break nor extend it), ``end_date`` = ``as_of``.
-
-Noise control: days worth less than ``min_value_at_risk`` are ignored; a price close
-(``familiar_tolerance``) to an anomalous price the item already sold at in the
-``familiar_days`` before the run is a known price point (a customer group with its own
-prices, a standing markdown), not a new error; and when ``group_min_items`` or more items of
-one store are off in the same direction on the same day, one store-level finding
-(``product_id`` <NA>) replaces theirs: that is a markdown or a price file, not many mistakes.
+current run of selling days that were candidates in the same direction (days without sales
+neither break nor extend it), ``end_date`` = ``as_of``. When ``group_min_items`` or more items
+of one store are candidates in the same direction on the same day, one store-level finding
+(``product_id`` <NA>) replaces theirs: that is a markdown or a price file, not many mistakes;
+its p-value is the binomial tail of that many candidates among the items tested.
 
 Inputs: ``data.sales`` (units_sold, unit_price), ``data.products`` (sku, unit_price),
-``data.promotions``. Output: findings frame (``base.FINDING_COLUMNS``) for SKU/locations that
-sold units on ``as_of`` at an anomalous price; ``expected_value`` = reference price,
+``data.promotions``. Output: findings frame (``base.FINDING_COLUMNS``) plus ``p_value``
+(float64) and ``tests`` (int64); ``expected_value`` = the nearest normal price that day,
 ``actual_value`` = realized price, ``score`` = |log2 ratio| (1 = double or half),
-``value_at_risk`` = |realized - reference| x units sold that day. Store-level findings:
+``value_at_risk`` = |realized - expected| x units sold that day. Store-level findings:
 ``score`` = ``actual_value`` = number of items, ``value_at_risk`` = their summed difference.
 Severity: warning; critical from ``critical_ratio`` (either direction) or ``critical_value``.
 """
@@ -42,251 +52,430 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .arrays import sum_by_location, where_else_nan
 from .base import DetectionInput, empty_findings, make_findings
 from .formatting import fmt_count, fmt_date, money
 from .grid import Grid, build_grid
+from .price_levels import (
+    LevelFit,
+    fit_deviation_pool,
+    fit_levels,
+    location_sigma,
+    normalised_log_price,
+    null_p_value,
+    quick_hull,
+    rounding_sd,
+    shrink_sigma,
+)
 
 ANOMALY_TYPE = "price_anomaly"
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    # Realized / reference price at or above which a day is anomalous.
-    "high_ratio": 3.0,
-    # ... at or below which (0.5 = 50 % or more below the reference).
-    "low_ratio": 0.5,
-    # Ratio (or its inverse) from which a finding is critical.
+    # Candidates: p-value under the item's null model at most this (before FDR control).
+    "max_p_value": 0.001,
+    # Log gap between sorted daily prices that starts a new price cluster (3 %).
+    "cluster_gap": 0.03,
+    # Separate runs of days a price cluster needs to be a learned price point ...
+    "min_support": 2,
+    # ... or days in all (a standing price).
+    "persist_days": 5,
+    # Noise SD shrinkage: weight of the location pool's σ, in days of the item's own history.
+    "sigma_prior_days": 10,
+    # Items with this many days at their levels set the location pool's σ.
+    "sigma_pool_min_days": 10,
+    # σ when no item has enough history anywhere (log scale, 2 %).
+    "sigma_fallback": 0.02,
+    # Deviations beyond this many σ count as benign unexplained prices in the pool fit.
+    "noise_k": 3.0,
+    # Priors of the benign-deviation rate ε and scale ν (log), and their weights.
+    "eps_prior": 0.01,
+    "nu_prior": 0.1,
+    "eps_prior_days": 200,
+    "nu_prior_excesses": 20,
+    # Ratio (or its inverse) to the nearest normal price from which a finding is critical.
     "critical_ratio": 5.0,
     # Money difference that day from which a finding is critical.
     "critical_value": 500.0,
     # Findings worth less than this (money) are not reported.
-    "min_value_at_risk": 1.0,
-    # From this many anomalous items (same store, day and direction) one store-level finding
+    "min_value_at_risk": 0.0,
+    # From this many candidate items (same store, day and direction) one store-level finding
     # replaces the item findings: a markdown or price file, not many separate mistakes.
     "group_min_items": 20,
-    # Not reported: a price within this factor of an anomalous price the item sold at in the
-    # familiar_days days before the run started.
-    "familiar_days": 28,
-    "familiar_tolerance": 1.25,
+    # The location pools (noise, benign deviations) are fitted on at most this many series.
+    "pool_sample_rows": 10_000,
 }
 
 
 def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.DataFrame:
-    """Flag SKU/locations whose realized price on ``as_of`` is far from reference (module doc)."""
+    """Flag SKU/locations whose realized price on ``as_of`` is far from every learned price
+    point (module doc). Returns the findings frame with ``p_value`` and ``tests``."""
     p = {**DEFAULT_PARAMS, **params}
     grid = build_grid(data)
     if grid.n_series == 0:
-        return empty_findings()
+        return _with_tests(empty_findings(), [], [])
+    judged = _judge_today(grid, p)
+    if judged is None:
+        return _with_tests(empty_findings(), [], [])
+    j = judged
+    n_loc = len(grid.location_ids)
+    tested_per_loc = j.priced_per_loc + 2
+    cand = (j.p_value <= p["max_p_value"]) & (j.value >= p["min_value_at_risk"])
+    if not cand.any():
+        return _with_tests(empty_findings(), [], [])
+    c = np.flatnonzero(cand)
+    run_start = _run_starts(grid, j, c, p)
+
+    groups, grouped = [], np.zeros(len(c), dtype=bool)
+    loc_c = grid.loc_index[j.rows[c]]
+    for direction, mask in (("high", j.high[c]), ("low", ~j.high[c])):
+        counts = np.bincount(loc_c[mask], minlength=n_loc)
+        for li in np.flatnonzero(counts >= p["group_min_items"]):
+            members = np.flatnonzero(mask & (loc_c == li))
+            groups.append(
+                _group_finding(
+                    data,
+                    grid,
+                    j,
+                    c[members],
+                    run_start[members],
+                    li,
+                    direction,
+                    tested_per_loc[li],
+                    p,
+                )
+            )
+            grouped[members] = True
+    keep = c[~grouped]
+    found = _item_findings(data, grid, j, keep, run_start[~grouped], tested_per_loc, p)
+    return pd.concat([*groups, found], ignore_index=True) if groups else found
+
+
+class _Judged:
+    """Today's judgement of the priced series ``rows`` (all arrays (n,) over those rows)."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def _judge_today(grid: Grid, p: dict[str, Any]) -> _Judged | None:
+    """Learn the priced series' levels from their history and judge the as-of day's price.
+
+    Two stages keep a run over 100,000 series fast. (1) The location pools (noise σ,
+    benign rate ε and scale ν) are fitted on a sample of at most ``pool_sample_rows`` series
+    (every k-th row: proportional per location). (2) Today's price of every selling series is
+    compared with a range inside its learned hull (``quick_hull``); only those whose p-value
+    *could* be at most ``max_p_value`` there (a lower bound: the distance to the quick range
+    is at least the true one, the pool-shrunk σ at least ``σ_pool·sqrt(k / (H + k))``) get the
+    full fit, with every location of their product. The screen drops no candidate.
+    """
     last = grid.last
-    regular = grid.regular_price
-    # Today's column first: most days few items (often none) are off, and only those need
-    # their history.
-    now = _PriceDays(grid, slice(None), slice(last, last + 1), p)
-    high_now, low_now = now.high[:, 0], now.low[:, 0]
-    value_now = now.value[:, 0]
-    today = np.flatnonzero(high_now | low_now)
-    if not len(today):
-        return empty_findings()
-    cols = np.arange(grid.n_days)
-    past = _PriceDays(grid, today, slice(None), p)
+    n_loc = len(grid.location_ids)
+    disc_now = grid.discount_pct[:, last]
+    z_now = normalised_log_price(grid.price[:, last], disc_now)
+    today = (grid.units[:, last] > 0) & np.isfinite(z_now)
+    today_rows = np.flatnonzero(today)
+    if not len(today_rows):
+        return None
+    log_reg = _log_regular(grid)
+    stride = max(1, int(np.ceil(grid.n_series / p["pool_sample_rows"])))
+    pool = _fit_pool(grid, np.arange(0, grid.n_series, stride), log_reg, p)
 
-    # Start of each current run: first anomalous selling day after the last normal selling
-    # day (anomalous in the other direction counts as a break too).
-    same = np.where(past.high[:, last][:, None], past.high, past.low)
-    last_break = np.where(past.selling & ~same, cols, -1).max(axis=1)
-    run_start = np.where(same & (cols > last_break[:, None]), cols, grid.n_days).min(axis=1)
+    q_lo, q_hi = quick_hull(
+        _history(grid, today_rows),
+        log_reg[today_rows],
+        gap=p["cluster_gap"],
+        min_days=p["persist_days"],
+    )
+    known = np.isfinite(q_lo)  # a regular price or a standing one: the item can be judged
+    priced_per_loc = np.bincount(grid.loc_index[today_rows[known]], minlength=n_loc)
+    z_t = z_now[today_rows]
+    nearest_q = np.clip(z_t, q_lo, q_hi)
+    loc_t = grid.loc_index[today_rows]
+    keep_t = 1.0 - np.clip(disc_now[today_rows], 0.0, 99.0) / 100.0
+    sigma_lb = pool.sigma[loc_t] * np.sqrt(
+        p["sigma_prior_days"] / (max(last, 1) + p["sigma_prior_days"])
+    )
+    with np.errstate(invalid="ignore"):
+        p_lb = null_p_value(np.abs(z_t - nearest_q), sigma_lb, pool.eps[loc_t], pool.nu[loc_t])
+        value_ub = (
+            np.abs(grid.price[today_rows, last] - np.exp(nearest_q) * keep_t)
+            * (grid.units[today_rows, last])
+        )
+    maybe = known & (p_lb <= p["max_p_value"]) & (value_ub >= p["min_value_at_risk"])
+    screened = today_rows[maybe]
+    if not len(screened):
+        return None
 
-    # An anomalous price the item already sold at shortly before the run is a known price
-    # point (a customer group with its own prices, a standing markdown), not a new error.
-    before = (cols < run_start[:, None]) & (cols >= run_start[:, None] - p["familiar_days"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        close = np.abs(np.log(grid.price[today] / grid.price[today, last][:, None]))
-    seen = before & (past.high | past.low) & (close <= np.log(p["familiar_tolerance"]))
-    familiar = seen.any(axis=1)
-    novel = np.zeros(grid.n_series, dtype=bool)
-    novel[today[~familiar]] = True
-    start_col = np.full(grid.n_series, last)
-    start_col[today] = run_start
-
-    # Many items at one store off in the same direction on the same day is one event (a
-    # markdown or a price file missing from the data), reported once for the store.
-    groups, grouped = [], np.zeros(grid.n_series, dtype=bool)
-    every: _PriceDays | None = None
-    for direction, mask_now in (("high", high_now), ("low", low_now)):
-        counts_now = sum_by_location((mask_now & novel).astype(float), grid.loc_starts)
-        if not (counts_now >= p["group_min_items"]).any():
-            continue
-        # An event today: its start needs every item's history at the store.
-        every = every or _PriceDays(grid, slice(None), slice(None), p)
-        mask = every.high if direction == "high" else every.low
-        counts = sum_by_location(mask.astype(float), grid.loc_starts)  # (L, D)
-        counts[:, last] = counts_now
-        event = counts >= p["group_min_items"]
-        in_event = event[grid.loc_index, last] & mask_now & novel
-        if in_event.any():
-            groups.append(_group_findings(data, grid, event, in_event, value_now, direction, p))
-            grouped |= in_event
-    rows = np.flatnonzero(novel & ~grouped)
-    if not len(rows):
-        return pd.concat(groups, ignore_index=True) if groups else empty_findings()
-    start = start_col[rows]
-
-    r = now.ratio[rows, 0]
-    ref = now.reference[rows, 0]
+    rows = np.flatnonzero(np.isin(grid.product_id, grid.product_id[screened]))
+    fit = _fit(grid, rows, log_reg, p)
+    judged = np.isin(rows, screened) & np.isfinite(fit.lo)
+    rows, fit = rows[judged], fit.subset(judged)
+    loc = grid.loc_index[rows]
+    sigma = shrink_sigma(fit.sigma_own, fit.n_own, pool.sigma[loc], p["sigma_prior_days"])
+    z = z_now[rows]
+    nearest = np.clip(z, fit.lo, fit.hi)
+    d = np.abs(z - nearest)
+    keep_frac = 1.0 - np.clip(disc_now[rows], 0.0, 99.0) / 100.0
+    expected = np.exp(nearest) * keep_frac
+    # Penny rounding at the price charged adds noise a steady price's clusters cannot show.
+    sigma_now = np.sqrt(sigma**2 + rounding_sd(np.log(expected)) ** 2)
+    pv = null_p_value(d, sigma_now, pool.eps[loc], pool.nu[loc])
     realized = grid.price[rows, last]
     units = grid.units[rows, last]
-    value = value_now[rows]
-    discount = grid.discount_pct[rows, last]
-    on_promo = grid.promo[rows, last]
-    log_ratio = np.abs(np.log2(np.maximum(r, 1e-9)))
+    return _Judged(
+        priced_per_loc=priced_per_loc,
+        rows=rows,
+        fit=fit,
+        sigma=sigma_now,
+        eps=pool.eps[loc],
+        nu=pool.nu[loc],
+        d=d,
+        p_value=pv,
+        high=z > fit.hi,
+        expected=expected,
+        realized=realized,
+        units=units,
+        value=np.abs(realized - expected) * units,
+    )
+
+
+def _fit(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, Any]) -> LevelFit:
+    """``fit_levels`` of the series ``rows``, pooled per product among them."""
+    return fit_levels(
+        _history(grid, rows),
+        log_reg[rows],
+        gap=p["cluster_gap"],
+        min_support=p["min_support"],
+        persist_days=p["persist_days"],
+        group=np.unique(grid.product_id[rows], return_inverse=True)[1],
+    )
+
+
+class _Pool:
+    """Per-location (L,) noise SD ``sigma``, benign-deviation rate ``eps`` and scale ``nu``."""
+
+    def __init__(self, sigma: np.ndarray, eps: np.ndarray, nu: np.ndarray):
+        self.sigma, self.eps, self.nu = sigma, eps, nu
+
+
+def _fit_pool(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, Any]) -> _Pool:
+    """The location pools fitted on the sample ``rows`` (see ``_judge_today``)."""
+    n_loc = len(grid.location_ids)
+    fit = _fit(grid, rows, log_reg, p)
+    known = np.isfinite(fit.lo)
+    rows, fit = rows[known], fit.subset(known)
+    loc = grid.loc_index[rows]
+    sigma_pool = location_sigma(
+        fit.sigma_own,
+        fit.n_own,
+        loc,
+        n_loc,
+        min_days=p["sigma_pool_min_days"],
+        fallback=p["sigma_fallback"],
+    )
+    sigma = shrink_sigma(fit.sigma_own, fit.n_own, sigma_pool[loc], p["sigma_prior_days"])
+    # A history day beyond noise_k σ (with penny rounding at the item's price) is a benign
+    # deviation, or an anomaly: the pool fit is robust to the few of those.
+    sigma_hist = np.sqrt(sigma**2 + rounding_sd(0.5 * (fit.lo + fit.hi)) ** 2)
+    eps, nu = fit_deviation_pool(
+        fit.hist_d,
+        p["noise_k"] * sigma_hist,
+        loc,
+        n_loc,
+        eps_prior=p["eps_prior"],
+        nu_prior=p["nu_prior"],
+        prior_days=p["eps_prior_days"],
+        prior_excesses=p["nu_prior_excesses"],
+        max_d=np.log(p["critical_ratio"]),
+    )
+    return _Pool(sigma_pool, eps, nu)
+
+
+def _log_regular(grid: Grid) -> np.ndarray:
+    """(S,) log regular price, NaN where unknown or not positive."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_reg = np.log(grid.regular_price)
+    return np.where(np.isfinite(log_reg), log_reg, np.nan)
+
+
+def _history(grid: Grid, rows: np.ndarray) -> np.ndarray:
+    """(len(rows), D-1) normalised log prices of the days before ``as_of`` with sales and no
+    promotion (NaN otherwise): promotion days teach nothing about the ordinary price points,
+    and a promotion not applied at the till for a few days must not become one."""
+    last = grid.last
+    ordinary = (grid.units[rows, :last] > 0) & ~grid.promo[rows, :last]
+    return normalised_log_price(np.where(ordinary, grid.price[rows, :last], np.nan), 0.0)
+
+
+def _run_starts(grid: Grid, j: _Judged, c: np.ndarray, p: dict[str, Any]) -> np.ndarray:
+    """Grid column where each candidate's current run began: the first selling day after the
+    last selling day that was not a candidate in the same direction (against today's levels)."""
+    rows = j.rows[c]
+    last = grid.last
+    cols = np.arange(last)
+    units = grid.units[rows, :last]
+    z = normalised_log_price(
+        np.where(units > 0, grid.price[rows, :last], np.nan), grid.discount_pct[rows, :last]
+    )
+    lo, hi = j.fit.lo[c][:, None], j.fit.hi[c][:, None]
+    high = j.high[c][:, None]
+    d = np.where(high, z - hi, lo - z)
+    with np.errstate(invalid="ignore"):
+        pv = null_p_value(
+            np.maximum(d, 0.0), j.sigma[c][:, None], j.eps[c][:, None], j.nu[c][:, None]
+        )
+        same = (d > 0) & (pv <= p["max_p_value"])
+    selling = (units > 0) & np.isfinite(z)
+    last_break = np.where(selling & ~same, cols, -1).max(axis=1, initial=-1)
+    start = np.where(same & (cols > last_break[:, None]), cols, last).min(axis=1, initial=last)
+    return start
+
+
+def _against(grid: Grid, j: _Judged, i: int, cur: str) -> str:
+    """What the realized price of candidate ``i`` is compared with, in words."""
+    row = j.rows[i]
+    regular = grid.regular_price[row]
+    disc = grid.discount_pct[row, grid.last]
+    on_promo = bool(grid.promo[row, grid.last]) and disc > 0
+    ref = j.expected[i]
+    regular_level = np.isclose(ref / (1.0 - min(disc, 99.0) / 100.0), regular)
+    if j.fit.n_levels[i] == 0 or (regular_level and np.isclose(j.fit.lo[i], j.fit.hi[i])):
+        if on_promo:
+            return f"the promotion price {money(ref, cur)} ({disc:.0f}% off {money(regular, cur)})"
+        return f"the regular price {money(ref, cur)} with no promotion"
+    which = "highest" if j.high[i] else "lowest"
+    promo = f" after the promotion's {disc:.0f}% off" if on_promo else " with no promotion"
+    return f"the {which} price it sells at, {money(ref, cur)}{promo}"
+
+
+def _item_findings(data, grid, j, idx, start_col, tested_per_loc, p) -> pd.DataFrame:
+    """Findings of the candidates ``idx`` (indices into ``j``'s rows)."""
+    if not len(idx):
+        return _with_tests(empty_findings(), [], [])
+    rows = j.rows[idx]
+    last = grid.last
+    ratio = j.realized[idx] / j.expected[idx]
+    value = j.value[idx]
     severity = np.where(
-        (r >= p["critical_ratio"])
-        | (r <= 1.0 / p["critical_ratio"])
+        (ratio >= p["critical_ratio"])
+        | (ratio <= 1.0 / p["critical_ratio"])
         | (value >= p["critical_value"]),
         "critical",
         "warning",
     )
-
     cur = data.currency
     explanations, details = [], []
-    for i, row in enumerate(rows):
-        if on_promo[i]:
-            against = (
-                f"the promotion price {money(ref[i], cur)} "
-                f"({discount[i]:.0f}% off {money(regular[row], cur)})"
-            )
+    for k, i in enumerate(idx):
+        row = rows[k]
+        against = _against(grid, j, i, cur)
+        r = ratio[k]
+        if r >= 1:
+            how, impact = f"{r:,.1f} times {against}", "overcharged"
         else:
-            against = f"the regular price {money(ref[i], cur)} with no promotion"
-        if r[i] >= 1:
-            how = f"{r[i]:,.1f} times {against}"
-            impact = "overcharged"
-        else:
-            how = f"{1 - r[i]:.0%} below {against}"
-            impact = "not charged"
-        days = int((grid.units[row, start[i] : last + 1] > 0).sum())
-        since = f" (anomalous on {days} selling days since {fmt_date(grid.dates[start[i]])})"
+            how, impact = f"{1 - r:.0%} below {against}", "not charged"
+        s = start_col[k]
+        days = int((grid.units[row, s : last + 1] > 0).sum())
+        since = f" (anomalous on {days} selling days since {fmt_date(grid.dates[s])})"
         explanations.append(
-            f"Sold {fmt_count(units[i])} at {money(realized[i], cur)} each, "
-            f"{how}; {money(value[i], cur)} {impact}" + (since if days > 1 else "") + "."
+            f"Sold {fmt_count(j.units[i])} at {money(j.realized[i], cur)} each, "
+            f"{how}; {money(value[k], cur)} {impact}" + (since if days > 1 else "") + "."
         )
         details.append(
             {
-                "realized_price": round(float(realized[i]), 4),
-                "reference_price": round(float(ref[i]), 4),
-                "regular_price": round(float(regular[row]), 4),
-                "ratio": round(float(r[i]), 4),
-                "units_sold": int(units[i]),
-                "on_promotion": bool(on_promo[i]),
-                "discount_pct": float(discount[i]),
+                "realized_price": round(float(j.realized[i]), 4),
+                "reference_price": round(float(j.expected[i]), 4),
+                "regular_price": round(float(grid.regular_price[row]), 4),
+                "usual_prices": [
+                    round(float(np.exp(j.fit.lo[i])), 4),
+                    round(float(np.exp(j.fit.hi[i])), 4),
+                ],
+                "price_levels": int(j.fit.n_levels[i]),
+                "ratio": round(float(r), 4),
+                "noise_sd_log": round(float(j.sigma[i]), 4),
+                "benign_rate": round(float(j.eps[i]), 4),
+                "benign_scale_log": round(float(j.nu[i]), 4),
+                "p_value": float(j.p_value[i]),
+                "units_sold": int(j.units[i]),
+                "on_promotion": bool(grid.promo[row, last]),
+                "discount_pct": float(grid.discount_pct[row, last]),
                 "selling_days_in_run": days,
             }
         )
-
     found = make_findings(
         {
-            "anomaly_type": [ANOMALY_TYPE] * len(rows),
+            "anomaly_type": [ANOMALY_TYPE] * len(idx),
             "product_id": grid.product_id[rows],
             "location_id": grid.location_id[rows],
-            "start_date": grid.dates[start],
-            "end_date": [grid.as_of] * len(rows),
+            "start_date": grid.dates[start_col],
+            "end_date": [grid.as_of] * len(idx),
             "severity": severity,
-            "score": log_ratio,
-            "expected_value": ref,
-            "actual_value": realized,
+            "score": np.abs(np.log2(np.maximum(ratio, 1e-9))),
+            "expected_value": j.expected[idx],
+            "actual_value": j.realized[idx],
             "value_at_risk": value,
             "explanation": explanations,
             "details": details,
         }
     )
-    return pd.concat([*groups, found], ignore_index=True) if groups else found
+    return _with_tests(found, j.p_value[idx], tested_per_loc[grid.loc_index[rows]])
 
 
-class _PriceDays:
-    """Reference price, realized/reference ratio and anomalous days of the series ``rows``
-    on the grid columns ``cols`` (arrays of shape (rows, cols); see the module doc)."""
+def _group_finding(data, grid, j, members, starts, li, direction, tests, p) -> pd.DataFrame:
+    """One store-level finding for the candidates ``members`` of location ``li``."""
+    from scipy.stats import binom
 
-    def __init__(self, grid: Grid, rows, cols, p: dict[str, Any]):
-        price, units = grid.price[rows, cols], grid.units[rows, cols]
-        discount = np.clip(grid.discount_pct[rows, cols], 0.0, 100.0)
-        self.reference = grid.regular_price[rows][:, None] * (1.0 - discount / 100.0)
-        self.selling = (units > 0) & np.isfinite(price) & (self.reference > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.ratio = where_else_nan(price / self.reference, self.selling)
-        self.value = np.abs(price - self.reference) * units
-        valuable = self.value >= p["min_value_at_risk"]
-        self.high = self.selling & (self.ratio >= p["high_ratio"]) & valuable
-        self.low = self.selling & (self.ratio <= p["low_ratio"]) & valuable
-
-
-def _group_findings(
-    data: DetectionInput,
-    grid: Grid,
-    event: np.ndarray,
-    in_event: np.ndarray,
-    value_now: np.ndarray,
-    direction: str,
-    p: dict[str, Any],
-) -> pd.DataFrame:
-    """Location-level findings for stores with a same-day, same-direction price event.
-
-    ``event`` (L, D) marks store-days with at least ``group_min_items`` anomalous items;
-    ``in_event`` (S,) the items of today's events. The start date is the first day of the
-    store's current run of event days (days without sales at the store do not break it).
-    """
-    last = grid.last
-    cols = np.arange(grid.n_days)
-    silent = grid.location_silent[grid.loc_starts]  # (L, D)
-    breaks = ~event & ~silent
-    last_break = np.where(breaks, cols, -1).max(axis=1)
+    cur = data.currency
     sku = data.products["sku"] if "sku" in data.products else pd.Series(dtype=object)
-    locs = np.flatnonzero(event[:, last])
-    explanations, details, values, counts, starts = [], [], [], [], []
-    for li in locs:
-        members = np.flatnonzero(in_event & (grid.loc_index == li))  # never empty
-        top = members[np.argsort(-value_now[members])][:3]
-        names = ", ".join(
-            f"{sku.get(int(grid.product_id[i]), grid.product_id[i])} "
-            f"{money(value_now[i], data.currency)}"
-            for i in top
-        )
-        total = float(value_now[members].sum())
-        if direction == "high":
-            what = f"at {p['high_ratio']:g} times their regular price or more"
-            impact, cause = "more than", "a price file loaded wrongly?"
-        else:
-            what = f"at {1 - p['low_ratio']:.0%} or more below their regular price"
-            impact, cause = "less than", "a markdown or sale missing from the promotions list?"
-        start = max(last_break[li] + 1, 0)
-        explanations.append(
-            f"{len(members):,} items sold {what} with no promotion to explain it "
-            f"({money(total, data.currency)} {impact} the regular prices; largest: {names}): "
-            f"{cause}"
-        )
-        details.append(
-            {
-                "direction": direction,
-                "items": len(members),
-                "value": round(total, 2),
-                "product_ids": [int(i) for i in grid.product_id[members]],
-                "since": grid.dates[start].date().isoformat(),
-            }
-        )
-        values.append(total)
-        counts.append(len(members))
-        starts.append(grid.dates[start])
-    n = len(values)
-    return make_findings(
+    top = members[np.argsort(-j.value[members])][:3]
+    names = ", ".join(
+        f"{sku.get(int(grid.product_id[j.rows[i]]), grid.product_id[j.rows[i]])} "
+        f"{money(j.value[i], cur)}"
+        for i in top
+    )
+    total = float(j.value[members].sum())
+    if direction == "high":
+        what = "above every price they usually sell at"
+        impact, cause = "more than", "a price file loaded wrongly?"
+    else:
+        what = "below every price they usually sell at"
+        impact, cause = "less than", "a markdown or sale missing from the promotions list?"
+    n = len(members)
+    tested = int(tests) - 2
+    pv = float(binom.sf(n - 1, tested, p["max_p_value"]))
+    start = grid.dates[int(starts.min())]
+    found = make_findings(
         {
-            "anomaly_type": [ANOMALY_TYPE] * n,
-            "product_id": [pd.NA] * n,
-            "location_id": grid.location_ids[locs],
-            "start_date": starts,
-            "end_date": [grid.as_of] * n,
-            "severity": ["warning"] * n,
-            "score": np.asarray(counts, dtype=float),
-            "expected_value": np.zeros(n),
-            "actual_value": np.asarray(counts, dtype=float),
-            "value_at_risk": values,
-            "explanation": explanations,
-            "details": details,
+            "anomaly_type": [ANOMALY_TYPE],
+            "product_id": [pd.NA],
+            "location_id": [grid.location_ids[li]],
+            "start_date": [start],
+            "end_date": [grid.as_of],
+            "severity": ["warning"],
+            "score": [float(n)],
+            "expected_value": [0.0],
+            "actual_value": [float(n)],
+            "value_at_risk": [total],
+            "explanation": [
+                f"{n:,} items sold {what} with no promotion to explain it "
+                f"({money(total, cur)} {impact} their usual prices; largest: {names}): {cause}"
+            ],
+            "details": [
+                {
+                    "direction": direction,
+                    "items": n,
+                    "items_tested": tested,
+                    "value": round(total, 2),
+                    "p_value": pv,
+                    "product_ids": [int(grid.product_id[j.rows[i]]) for i in members],
+                    "since": start.date().isoformat(),
+                }
+            ],
         }
+    )
+    return _with_tests(found, [pv], [tests])
+
+
+def _with_tests(found: pd.DataFrame, p_value, tests) -> pd.DataFrame:
+    """``found`` with the ``p_value`` (float64) and ``tests`` (int64) columns."""
+    return found.assign(
+        p_value=np.asarray(p_value, dtype="float64"), tests=np.asarray(tests, dtype="int64")
     )

@@ -6,6 +6,7 @@ Skipped when ../shared/data is absent.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -51,3 +52,37 @@ def test_giant_orders_are_flagged_on_their_day_naming_the_quantity(online_retail
     assert spike.severity == "critical"
     # Findings of one day stay reviewable by a person.
     assert Anomaly.objects.filter(last_run=run).count() < 100
+
+
+@pytest.mark.django_db
+def test_price_findings_of_a_busy_day_are_few_and_none_at_a_recurring_price_point(online_retail):
+    # Measured on the 2011 backfill (one chunk): about 300 price findings in 343 days (3,095
+    # with the fixed 0.5x / 3x ratios), a third at a price the SKU sells at on five or more
+    # other days (two thirds before); on 9 Dec 2011 five, each at a daily price the SKU had
+    # on at most 3 other days.
+    from inventory.models import DailySales
+
+    day = dt.date(2011, 12, 9)
+    # One chunk: an item's price points are pooled over the stores of the detector's input,
+    # and most of this file's are learned at the United Kingdom.
+    run = detection_run(as_of=day, detectors=["price_anomaly"], chunk_locations=100)
+    found = list(
+        Anomaly.objects.filter(last_run=run, anomaly_type="price_anomaly", product__isnull=False)
+    )
+    assert 0 < len(found) <= 10
+    for anomaly in found:
+        assert 0 < anomaly.details["p_value"] <= 0.001
+        price = Decimal(str(round(anomaly.actual_value, 2)))
+        other_days = (
+            DailySales.objects.filter(
+                product_id=anomaly.product_id,
+                units_sold__gt=0,
+                unit_price__gte=price - Decimal("0.005"),
+                unit_price__lt=price + Decimal("0.005"),
+            )
+            .exclude(date=day)
+            .values("date")
+            .distinct()
+            .count()
+        )
+        assert other_days < 5, (anomaly.product.sku, price, other_days)

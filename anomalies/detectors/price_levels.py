@@ -1,0 +1,349 @@
+"""Learned price points of each series and the null model a day's price is judged under.
+
+Pure numpy; no Django imports. Used by ``price``.
+
+Prices are handled on a *normalised log scale*: ``z = log(price / (1 - discount))``, the log of
+the price a promotion day's price would have been at the regular scale (``discount`` is the
+day's promotion discount as a fraction, 0 without one). A promotion applied as planned then
+sits on the item's ordinary levels, and a day's promotion price is one of them.
+
+``fit_levels`` clusters each series' history of normalised log daily prices (sorted, a new
+cluster where the gap to the previous price exceeds ``gap``: single-linkage in 1-D, Hartigan
+1975, *Clustering Algorithms*, ch. 11). Clusters seen on at least ``min_support`` days are the
+item's price points (list price, quantity or customer tiers, standing markdowns). The regular
+price (``products.unit_price``) is always one. Daily averages of lines at different tiers lie
+between two levels, so the convex hull ``[lo, hi]`` of the levels is the normal range and a
+day's deviation ``d`` is its log distance to that hull (0 inside).
+
+The null model of ``d`` for an ordinary day has two parts (a contaminated half-normal, as in
+Huber 1964's gross-error model, with an exponential tail for the benign unexplained prices):
+``P(D ≥ d) = (1 - ε) · 2Φ(-d/σ) + ε · exp(-d/ν)``. ``σ`` is the item's own price noise (a
+robust MAD of log prices around their cluster's median, shrunk towards its location's pool,
+plus the variance of rounding to the penny); ``ε`` and ``ν`` are the rate and scale of benign
+deviations beyond the noise, fitted per location (``fit_deviation_pool``) by peaks over a
+threshold: the excess of an exponential over a threshold is exponential with the same scale
+(Pickands 1975; Davison & Smith 1990), estimated robustly from the median excess.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arrays import MAD_TO_SD, row_nanmedian
+
+NU_QUANTILE = 0.25
+"""Quantile of the excesses the benign scale is read from: a low one, so that real anomalies
+(the larger excesses, up to three quarters of them) barely move it."""
+
+PENNY = 0.01
+"""Smallest price step: daily prices are rounded to it, which adds noise on cheap items."""
+
+
+@dataclass(frozen=True)
+class LevelFit:
+    """Learned price points of ``S`` series (normalised log prices; see the module doc).
+
+    ``lo``, ``hi`` (S,): the convex hull of the levels (NaN when the series has no level, i.e.
+    no regular price and no recurring price). ``sigma_own`` (S,): the series' own robust noise
+    (NaN without a supported cluster); ``n_own`` (S,): history days in supported clusters.
+    ``hist_d`` (S, H): leave-one-out deviation of each history day (NaN where no price); a
+    day counts as explained only when its cluster recurs on ``min_support`` *other* days.
+    ``n_levels`` (S,): number of supported clusters.
+    """
+
+    lo: np.ndarray
+    hi: np.ndarray
+    sigma_own: np.ndarray
+    n_own: np.ndarray
+    hist_d: np.ndarray
+    n_levels: np.ndarray
+
+    def subset(self, mask: np.ndarray) -> LevelFit:
+        """The fit of the series selected by ``mask`` (S,)."""
+        return LevelFit(*(getattr(self, name)[mask] for name in self.__dataclass_fields__))
+
+
+def normalised_log_price(price: np.ndarray, discount_pct: np.ndarray) -> np.ndarray:
+    """``log(price / (1 - discount_pct / 100))``; NaN where the price is missing or ≤ 0.
+
+    Shapes broadcast; ``discount_pct`` is clipped to [0, 99] %.
+    """
+    keep = 1.0 - np.clip(discount_pct, 0.0, 99.0) / 100.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log(price / keep)
+    return np.where(np.isfinite(z), z, np.nan)
+
+
+def quick_hull(
+    z: np.ndarray, log_regular: np.ndarray, *, gap: float, min_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A range inside every row's ``fit_levels`` hull, cheaply: the regular price and the
+    row's own clusters of at least ``min_days`` days (``persist_days``: a level whatever its
+    runs). Shapes as ``fit_levels``; a row sort, no argsort. A price inside it is normal, so
+    only prices outside it need the full fit.
+    """
+    n_rows, width = z.shape
+    order = np.sort(z, axis=1)  # NaN last
+    m = max(int(min_days), 1)
+    lo = np.full(n_rows, np.inf)
+    hi = np.full(n_rows, -np.inf)
+    if width >= m:
+        new = np.ones(z.shape, dtype=bool)
+        if width > 1:
+            with np.errstate(invalid="ignore"):
+                new[:, 1:] = ~(np.diff(order, axis=1) <= gap)  # NaN starts a cluster too
+        cid = np.cumsum(new, axis=1)
+        # m sorted values in a row of one cluster: that cluster has at least m days.
+        first, end = order[:, : width - m + 1], order[:, m - 1 :]
+        one = (cid[:, : width - m + 1] == cid[:, m - 1 :]) & ~np.isnan(end)
+        with np.errstate(invalid="ignore"):
+            lo = np.where(one, first, np.inf).min(axis=1)
+            hi = np.where(one, end, -np.inf).max(axis=1)
+    lo, hi = np.fmin(lo, log_regular), np.fmax(hi, log_regular)
+    bad = ~np.isfinite(lo) | ~np.isfinite(hi)
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def fit_levels(
+    z: np.ndarray,
+    log_regular: np.ndarray,
+    *,
+    gap: float,
+    min_support: int,
+    persist_days: int,
+    group: np.ndarray | None = None,
+) -> LevelFit:
+    """Cluster each row of ``z`` (S, H) normalised log prices (NaN = no price) into levels.
+
+    ``log_regular`` (S,): log regular price (NaN if unknown), always a level. ``gap``: log gap
+    that starts a new cluster. A cluster is a level when it recurs (in ``min_support``
+    separate runs of days, or on ``persist_days`` days; see ``_Clusters``).
+    ``group`` (S,) int, optional: rows of one product (its locations); a row's normal range
+    then also spans the levels recurring in separate runs at every row of its group.
+    Runs in O(N log N) over the N prices; no loop over rows.
+    """
+    n_rows = z.shape[0]
+    valid = ~np.isnan(z)
+    rows_f = np.broadcast_to(np.arange(n_rows)[:, None], z.shape)[valid]
+    days_f = np.broadcast_to(np.arange(z.shape[1])[None, :], z.shape)[valid]
+    vals = z[valid]
+    kw = {
+        "gap": gap,
+        "min_support": min_support,
+        "persist_days": persist_days,
+    }
+    own = _Clusters(rows_f, rows_f, days_f, vals, n_rows, **kw)
+    lo, hi = own.hull(own.level, log_regular)
+    s_lo, s_hi = own.hull(own.strong, log_regular)
+    in_strong = own.strong[own.cid]
+    if group is not None and n_rows:
+        # A price point recurring at one store of the item is one everywhere (a store that
+        # rarely sells it knows its price list from the others); a price seen once at each of
+        # two stores is not (a x10 mis-key happens alike anywhere), nor one held for a few
+        # days at one store (persist_days makes it that store's level only).
+        lo, hi = _group_hull(lo, hi, *own.hull(own.level_runs, log_regular), group)
+        s_lo, s_hi = _group_hull(s_lo, s_hi, *own.hull(own.strong_runs, log_regular), group)
+
+    # Each history day's leave-one-out deviation: 0 when its cluster recurs on enough other
+    # days, else its distance to the range of such clusters (and the regular price).
+    row_lo, row_hi = s_lo[rows_f], s_hi[rows_f]
+    with np.errstate(invalid="ignore"):
+        dev = np.maximum(np.maximum(row_lo - vals, vals - row_hi), 0.0)
+    hist_d = np.full(z.shape, np.nan)
+    hist_d[valid] = np.where(in_strong, 0.0, dev)
+
+    # Own noise: |log price - its cluster's median| over days in levels, robust (MAD).
+    resid = np.full(z.shape, np.nan)
+    in_level = own.level[own.cid]
+    resid[valid] = np.where(in_level, np.abs(vals - own.median[own.cid]), np.nan)
+    sigma_own = MAD_TO_SD * row_nanmedian(resid)
+    n_own = (~np.isnan(resid)).sum(axis=1)
+    n_levels = np.bincount(own.key[own.level], minlength=n_rows)
+    return LevelFit(lo, hi, sigma_own, n_own, hist_d, n_levels)
+
+
+def _group_hull(
+    lo: np.ndarray, hi: np.ndarray, share_lo: np.ndarray, share_hi: np.ndarray, group: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(S,) hulls ``lo``/``hi`` joined with the ``share_lo``/``share_hi`` hulls of every row
+    of the same ``group`` (NaN ignored)."""
+    n_groups = int(group.max()) + 1
+    g_lo = np.full(n_groups, np.inf)
+    g_hi = np.full(n_groups, -np.inf)
+    np.fmin.at(g_lo, group, share_lo)
+    np.fmax.at(g_hi, group, share_hi)
+    return np.fmin(lo, g_lo[group]), np.fmax(hi, g_hi[group])
+
+
+class _Clusters:
+    """1-D single-linkage clusters of ``vals`` within each ``key`` (flat arrays of one length,
+    in (row, day) order; ``n_keys`` keys). Per cluster: ``key``, ``lo``, ``hi``, ``median``,
+    ``support`` (days), ``runs`` (separate runs of consecutive selling days of one row in it),
+    ``level`` / ``strong`` (recurring / still recurring without one of its days); per value:
+    ``cid``, its cluster (in the input order).
+
+    A cluster recurs when seen in ``min_support`` separate runs of consecutive calendar days
+    (``day``: the values' day numbers; a tier price comes back between other prices or after
+    days without sales; a 2-day mis-key is one run), or on ``persist_days`` days (a price
+    held that long is the item's new price).
+    """
+
+    def __init__(
+        self,
+        key,
+        row,
+        day,
+        vals,
+        n_keys,
+        *,
+        gap,
+        min_support,
+        persist_days,
+    ):
+        self.n_keys = n_keys
+        # One argsort of a composite float (key, then value) instead of a lexsort: several
+        # times faster, and exact enough (keys < 2**26 and a value span of tens leave a
+        # resolution far below ``gap``).
+        if len(vals):
+            lo, span = vals.min(), np.ptp(vals) + 1.0
+            order = np.argsort(key * span + (vals - lo))
+        else:
+            order = np.zeros(0, dtype=np.int64)
+        k, v = key[order], vals[order]
+        new = np.ones(len(v), dtype=bool)
+        if len(v) > 1:
+            new[1:] = (k[1:] != k[:-1]) | (np.diff(v) > gap)
+        cid_sorted = np.cumsum(new) - 1
+        self.cid = np.empty(len(v), dtype=np.int64)
+        self.cid[order] = cid_sorted
+        starts = np.flatnonzero(new)
+        self.support = np.diff(np.append(starts, len(v)))
+        run_new = np.ones(len(v), dtype=bool)
+        if len(v) > 1:
+            run_new[1:] = (
+                (row[1:] != row[:-1]) | (self.cid[1:] != self.cid[:-1]) | (np.diff(day) > 1)
+            )
+        self.runs = np.bincount(self.cid[run_new], minlength=len(starts))
+        self.key = k[starts]
+        self.lo = v[starts]
+        self.hi = v[starts + self.support - 1]
+        self.median = v[starts + (self.support - 1) // 2]
+
+        def recurring(extra: int, persist: float) -> np.ndarray:
+            days = self.support - extra
+            return (days >= min_support) & ((self.runs - extra >= min_support) | (days >= persist))
+
+        self.level = recurring(0, persist_days)
+        self.strong = recurring(1, persist_days)
+        # Recurring in separate runs only (what the item's other stores learn from).
+        self.level_runs = recurring(0, np.inf)
+        self.strong_runs = recurring(1, np.inf)
+
+    def hull(self, mask: np.ndarray, log_regular: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n_keys,) lowest and highest price of the clusters ``mask`` and the regular price;
+        NaN for a key with neither."""
+        lo = np.full(self.n_keys, np.inf)
+        hi = np.full(self.n_keys, -np.inf)
+        np.minimum.at(lo, self.key[mask], self.lo[mask])
+        np.maximum.at(hi, self.key[mask], self.hi[mask])
+        lo, hi = np.fmin(lo, log_regular), np.fmax(hi, log_regular)
+        bad = ~np.isfinite(lo)
+        return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def location_sigma(
+    sigma_own: np.ndarray,
+    n_own: np.ndarray,
+    loc_index: np.ndarray,
+    n_locations: int,
+    *,
+    min_days: int,
+    fallback: float,
+) -> np.ndarray:
+    """(L,) pool noise SD per location: the median own σ of the location's series with at
+    least ``min_days`` days in levels (all locations' when a location has none; ``fallback``
+    when nobody has). Inputs (S,)."""
+    enough = (n_own >= min_days) & np.isfinite(sigma_own)
+    overall = float(np.median(sigma_own[enough])) if enough.any() else fallback
+    pool = np.full(n_locations, overall)
+    # A median per location (tens of locations), not per series.
+    for loc in np.unique(loc_index[enough]):
+        pool[loc] = np.median(sigma_own[enough & (loc_index == loc)])
+    return pool
+
+
+def shrink_sigma(
+    sigma_own: np.ndarray, n_own: np.ndarray, sigma_pool: np.ndarray, prior_days: float
+) -> np.ndarray:
+    """Each series' noise SD shrunk towards its pool's: ``sqrt((n·σ² + k·σ_pool²) / (n + k))``
+    with ``k = prior_days`` (a short history takes mostly the pool's; normal-theory pooling
+    of variances with the pool as ``k`` pseudo-days). All (S,)."""
+    own = np.where(np.isfinite(sigma_own), sigma_own, 0.0)
+    n = np.where(np.isfinite(sigma_own), n_own, 0)
+    return np.sqrt((n * own**2 + prior_days * sigma_pool**2) / (n + prior_days))
+
+
+def rounding_sd(log_price_level: np.ndarray) -> np.ndarray:
+    """SD (log scale) of rounding a price of ``exp(log_price_level)`` to the penny: a uniform
+    error of one penny's width, ``PENNY / price / sqrt(12)``."""
+    with np.errstate(over="ignore"):
+        return PENNY / np.exp(log_price_level) / np.sqrt(12.0)
+
+
+def fit_deviation_pool(
+    hist_d: np.ndarray,
+    threshold: np.ndarray,
+    loc_index: np.ndarray,
+    n_locations: int,
+    *,
+    eps_prior: float,
+    nu_prior: float,
+    prior_days: float,
+    prior_excesses: float,
+    max_d: float = np.inf,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rate ``ε`` and scale ``ν`` of benign deviations beyond the noise, per location.
+
+    ``hist_d`` (S, H): history days' deviations (NaN = no price); ``threshold`` (S,): the
+    level beyond which a deviation is not noise (a few σ). With ``e`` the excesses
+    ``d - threshold`` of the location's days beyond it: ``ν = q_u(e) / -ln(1 - u)`` from
+    their ``u = NU_QUANTILE`` quantile (robust to the real anomalies among them),
+    ``ε = n_excess / Σ exp(-threshold / ν)`` (the exponential part's share beyond each
+    threshold), both shrunk towards ``eps_prior`` / ``nu_prior`` with
+    the weight of ``prior_days`` days and ``prior_excesses`` excesses. Deviations of
+    ``max_d`` or more (a price keyed x10) are mis-keys, not benign, and left out of both.
+    Returns two (L,) arrays.
+    """
+    present = ~np.isnan(hist_d)
+    t = np.broadcast_to(threshold[:, None], hist_d.shape)
+    with np.errstate(invalid="ignore"):
+        over = present & (hist_d > t) & (hist_d < max_d)
+    loc_cells = np.broadcast_to(loc_index[:, None], hist_d.shape)
+    n_ex = np.bincount(loc_cells[over], minlength=n_locations).astype(float)
+    excess = (hist_d - t)[over]
+    ex_loc = loc_cells[over]
+    med = np.full(n_locations, np.nan)
+    if len(excess):
+        for loc in np.unique(ex_loc):
+            med[loc] = np.quantile(excess[ex_loc == loc], NU_QUANTILE)
+    nu_hat = np.where(n_ex > 0, med / -np.log(1.0 - NU_QUANTILE), nu_prior)
+    nu = (n_ex * np.nan_to_num(nu_hat) + prior_excesses * nu_prior) / (n_ex + prior_excesses)
+    days_t = np.where(present, t, np.nan)
+    with np.errstate(invalid="ignore"):
+        weight = np.where(present, np.exp(-days_t / nu[loc_cells]), 0.0)
+    w = np.bincount(loc_cells.ravel(), weights=weight.ravel(), minlength=n_locations)
+    eps = (n_ex + prior_days * eps_prior) / (w + prior_days)
+    return np.clip(eps, 0.0, 1.0), nu
+
+
+def null_p_value(d: np.ndarray, sigma: np.ndarray, eps: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    """``P(D ≥ d) = (1 - ε) · 2Φ(-d/σ) + ε · exp(-d/ν)`` (module doc); 1 at ``d = 0``."""
+    from scipy.special import ndtr
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        normal = 2.0 * ndtr(-d / sigma)
+        tail = np.exp(-d / nu)
+    p = (1.0 - eps) * normal + eps * tail
+    return np.clip(np.where(d <= 0, 1.0, p), 0.0, 1.0)
