@@ -446,7 +446,7 @@ class DetectionPolicy(models.Model):
         validators=[validate_fdr_q],
         help_text=f"Expected share of false alarms among a store's findings of a day that come "
         f"with a p-value, above 0 and at most {FDR_Q_MAX}. Lower: fewer false alarms, more "
-        f"missed events. 0.05 means about 1 false alarm in 20 findings.",
+        f"missed events. 0.01 means about 1 false alarm in 100 findings.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
             name='DetectionPolicy',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('fdr_q', models.FloatField(default=0.05, help_text="Expected share of false alarms among a store's findings of a day that come with a p-value, above 0 and at most 0.5. Lower: fewer false alarms, more missed events. 0.05 means about 1 false alarm in 20 findings.", validators=[anomalies.models.validate_fdr_q], verbose_name='false-discovery rate')),
+                ('fdr_q', models.FloatField(default=0.01, help_text="Expected share of false alarms among a store's findings of a day that come with a p-value, above 0 and at most 0.5. Lower: fewer false alarms, more missed events. 0.01 means about 1 false alarm in 100 findings.", validators=[anomalies.models.validate_fdr_q], verbose_name='false-discovery rate')),
                 ('updated_at', models.DateTimeField(auto_now=True)),
             ],
             options={

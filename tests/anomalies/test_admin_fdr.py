@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from anomalies.admin.anomaly import AnomalyAdmin, false_alarm_sentence
+from anomalies.detectors.fdr import FDR_Q_DEFAULT
 from anomalies.models import DetectionPolicy
 from anomalies.services.runs import DetectionDaySummary, detection_day_summary
 from tests.anomalies.test_admin_query_budgets import ANOMALY_CHANGELIST_QUERIES, bulk_anomalies
@@ -218,7 +219,7 @@ def test_policy_row_is_created_when_missing(admin_client):
     response = admin_client.get(POLICY_LIST)
 
     assert response.status_code == 302
-    assert DetectionPolicy.objects.get().fdr_q == 0.05
+    assert DetectionPolicy.objects.get().fdr_q == FDR_Q_DEFAULT
 
 
 def test_changing_the_level_is_logged(admin_client, staff_user):
@@ -241,7 +242,7 @@ def test_level_outside_the_allowed_range_is_refused(admin_client, value):
 
     assert response.status_code == 200
     assert "at most 0.5" in response.content.decode()
-    assert DetectionPolicy.load().fdr_q == 0.05
+    assert DetectionPolicy.load().fdr_q == FDR_Q_DEFAULT
 
 
 def test_only_users_with_the_change_permission_edit_the_level(client):
@@ -257,4 +258,4 @@ def test_only_users_with_the_change_permission_edit_the_level(client):
 
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
     assert post.status_code == 403
-    assert DetectionPolicy.load().fdr_q == 0.05
+    assert DetectionPolicy.load().fdr_q == FDR_Q_DEFAULT
