@@ -69,6 +69,12 @@ def _candidates(anomaly_type: str, p_values: list[float] | None):
     return detect
 
 
+@pytest.fixture(autouse=True)
+def policy_at_005(db):
+    """The examples below are worked at q = 0.05 (the default is lower)."""
+    DetectionPolicy.objects.update_or_create(pk=1, defaults={"fdr_q": 0.05})
+
+
 @pytest.fixture
 def detectors(monkeypatch):
     """demand_spike gives p-values; price_anomaly gives none."""
