@@ -276,6 +276,11 @@ class RunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# A run or chunk in one of these states holds a lease (``lease_expires_at``) that its worker
+# renews; the reaper fails it once the lease has run out.
+RUN_ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.RUNNING)
+
+
 class DetectionRun(models.Model):
     """One detection execution for one as-of date: what ran, with which settings, what it found."""
 
@@ -322,12 +327,34 @@ class DetectionRun(models.Model):
         help_text="Expected number of false alarms among the new controlled anomalies: the "
         "false-discovery rate times their number (Benjamini-Hochberg bound).",
     )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the process working on the run."
+    )
+    lease_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A pending or running run not renewed by then is reaped (marked failed).",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             # Runs list: newest first, by as-of date.
             models.Index(fields=["-as_of"], name="detectionrun_as_of_idx"),
+            # The reaper: active runs whose lease ran out (a handful of rows at most).
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status__in=RUN_ACTIVE_STATUSES),
+                name="detectionrun_lease_idx",
+            ),
+        ]
+        constraints = [
+            # One run per as-of date at a time: a second request is refused, not raced.
+            models.UniqueConstraint(
+                fields=["as_of"],
+                condition=Q(status__in=RUN_ACTIVE_STATUSES),
+                name="detectionrun_one_active_per_as_of",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -366,12 +393,28 @@ class DetectionChunk(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     duration_seconds = models.FloatField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the worker running the chunk."
+    )
+    lease_expires_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A running chunk not renewed by then is reaped: its worker is presumed lost.",
+    )
 
     class Meta:
         ordering = ["run", "index"]
         constraints = [
             models.UniqueConstraint(
                 fields=["run", "index"], name="detectionchunk_unique_run_index"
+            ),
+        ]
+        indexes = [
+            # The reaper: running chunks whose lease ran out.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status=RunStatus.RUNNING),
+                name="detectionchunk_lease_idx",
             ),
         ]
 

@@ -10,7 +10,13 @@ import datetime as dt
 from celery import chord, shared_task
 from django.utils import timezone
 
+from anomalies.services.leases import (
+    detection_run_lease_renew,
+    detection_runs_reap,
+    run_queue_seconds,
+)
 from anomalies.services.runs import (
+    DetectionRunInProgress,
     detection_chunk_execute,
     detection_chunks_execute,
     detection_run_create,
@@ -20,7 +26,9 @@ from anomalies.services.runs import (
 from anomalies.services.triage import anomalies_wake_snoozed
 
 
-@shared_task(name="anomalies.run_detection")
+# ignore_result: nobody waits on it (the run row is the result), and sending it then needs no
+# result backend: with Redis down, enqueueing fails on the broker alone, fast.
+@shared_task(name="anomalies.run_detection", ignore_result=True)
 def run_detection_task(run_id: int, chunk_locations: int | None = None) -> dict:
     """Start the pending ``DetectionRun`` ``run_id`` and fan it out: a chord of one
     ``detect_chunk`` task per chunk of locations, then one ``finish_detection`` task (counts
@@ -35,6 +43,9 @@ def run_detection_task(run_id: int, chunk_locations: int | None = None) -> dict:
     if not chunk_ids or (not app.conf.task_always_eager and not app.conf.result_backend):
         detection_chunks_execute(run_id=run_id, chunk_ids=chunk_ids)
     else:
+        # The chunks may wait behind other work in the queue: the run's lease covers that wait,
+        # each chunk's own heartbeat covers its execution.
+        detection_run_lease_renew(run_id=run_id, seconds=run_queue_seconds())
         chord(detect_chunk_task.si(chunk_id) for chunk_id in chunk_ids)(
             finish_detection_task.si(run_id)
         )
@@ -56,16 +67,38 @@ def finish_detection_task(run_id: int) -> dict:
     return {"run_id": run.pk, "status": run.status, "counts": run.counts}
 
 
-@shared_task(name="anomalies.detect_scheduled")
-def detect_scheduled_task(detectors: list[str] | None = None, as_of: str | None = None) -> dict:
+# A scheduled run that finds another run of its date in progress tries again this much later,
+# this many times (about an hour), rather than being lost.
+SCHEDULED_RETRY_SECONDS = 120
+SCHEDULED_RETRIES = 30
+
+
+@shared_task(name="anomalies.detect_scheduled", bind=True, max_retries=SCHEDULED_RETRIES)
+def detect_scheduled_task(
+    self, detectors: list[str] | None = None, as_of: str | None = None
+) -> dict:
     """Run detection for ``as_of`` (ISO date; default: latest date with data), fanned out over
     the workers like any other run.
 
-    This is what the beat schedules call, with ``detectors`` from the schedule's kwargs.
+    This is what the beat schedules call, with ``detectors`` from the schedule's kwargs. When a
+    run of the same date is in progress it retries later (on a worker; eagerly it raises).
     """
     day = dt.date.fromisoformat(as_of) if as_of else None
-    run = detection_run_create(as_of=day, detectors=detectors, trigger="schedule")
+    try:
+        run = detection_run_create(as_of=day, detectors=detectors, trigger="schedule")
+    except DetectionRunInProgress as exc:
+        if self.request.is_eager:
+            raise
+        raise self.retry(exc=exc, countdown=SCHEDULED_RETRY_SECONDS) from exc
     return run_detection_task(run.pk)
+
+
+@shared_task(name="anomalies.reap_detection_runs")
+def reap_detection_runs_task() -> dict:
+    """Mark failed the runs and chunks whose worker stopped renewing their lease (every minute
+    from beat). Returns the ids reaped."""
+    report = detection_runs_reap()
+    return {"runs": report.run_ids, "chunks": report.chunk_ids}
 
 
 @shared_task(name="anomalies.wake_snoozed")

@@ -145,12 +145,19 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the admin read while an import or detection run writes.
+    # SQLite for a small team (README, "SQLite limits"): WAL lets the admin read while an import
+    # or detection run writes; IMMEDIATE transactions take the write lock when they begin, so
+    # two people triaging at once queue up behind the busy timeout (seconds) instead of one of
+    # them failing with "database is locked" when a read transaction turns into a write.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].setdefault(
         "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
     )
-    DATABASES["default"]["OPTIONS"].setdefault("timeout", 30)
+    DATABASES["default"]["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
+    DATABASES["default"]["OPTIONS"].setdefault("timeout", env_int("SQLITE_BUSY_TIMEOUT", 30))
+else:
+    # A persistent connection that died (database restarted) is replaced, not reused.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -221,6 +228,46 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker process that dies mid-task (kill -9, out of memory) puts its task back in the queue
+# instead of acknowledging it; chunk tasks are idempotent, so running one again is safe.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Time limits per task, in seconds: the soft one raises inside the task (the chunk is marked
+# failed with the reason), the hard one kills the process. A chunk of 10 stores takes seconds;
+# a run without a result backend executes all its chunks in one task, hence the margin.
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1800)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int(
+    "CELERY_TASK_SOFT_TIME_LIMIT", max(1, CELERY_TASK_TIME_LIMIT - 60)
+)
+if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT:
+    raise ImproperlyConfigured(
+        "CELERY_TASK_SOFT_TIME_LIMIT must be positive and below CELERY_TASK_TIME_LIMIT"
+    )
+# Redis redelivers an unacknowledged task after the visibility timeout: longer than the hard
+# time limit, so a task still running is never handed to a second worker. A run whose worker
+# vanished does not wait for it: the reaper fails it within SHELFWATCH_RUN_LEASE_SECONDS plus a
+# minute, and a late redelivery of its chunk then does nothing.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", CELERY_TASK_TIME_LIMIT + 300),
+    # Fail fast when the broker is down: a web request that enqueues a run must not hang.
+    "socket_connect_timeout": env_float("CELERY_BROKER_CONNECT_TIMEOUT", 2.0),
+    "socket_timeout": env_float("CELERY_BROKER_SOCKET_TIMEOUT", 10.0),
+    "max_retries": 1,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECT_TIMEOUT", 2.0)
+# Publishing retries at most once, at once: enqueueing with the broker down fails in a few
+# seconds (the run is then recorded failed, "broker unreachable") instead of 40 s or more.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+# Workers keep retrying the broker at start-up and after a loss (they are long-lived);
+# publishing, above, does not.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Result backend (chords): same fast failure.
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = env_float("CELERY_BROKER_CONNECT_TIMEOUT", 2.0)
+CELERY_REDIS_SOCKET_TIMEOUT = env_float("CELERY_BROKER_SOCKET_TIMEOUT", 10.0)
 
 # --- Email (notifications) ------------------------------------------------------------------
 # Default: print messages to the console, so a fresh clone never tries to reach an SMTP server.
@@ -256,6 +303,14 @@ SHELFWATCH_REGRESSION_DAYS = env_int("SHELFWATCH_REGRESSION_DAYS", 14)
 # Detection fans out per chunk of this many locations: one Celery task each (one after another
 # in-process without a broker). 10 stores of 1,000 SKUs load and scan in about a second.
 SHELFWATCH_DETECTION_CHUNK_LOCATIONS = env_int("SHELFWATCH_DETECTION_CHUNK_LOCATIONS", 10)
+# Detection runs and chunks hold a lease their worker renews (anomalies.services.leases): one
+# that sends no heartbeat for this many seconds is failed by the reaper (beat, every minute).
+# It must exceed the longest step of a chunk between two heartbeats (load, one detector, persist).
+SHELFWATCH_RUN_LEASE_SECONDS = env_int("SHELFWATCH_RUN_LEASE_SECONDS", 180)
+# How long a requested run, or a fanned-out run's chunks, may wait in the queue for a worker.
+SHELFWATCH_RUN_QUEUE_SECONDS = env_int("SHELFWATCH_RUN_QUEUE_SECONDS", 1800)
+if SHELFWATCH_RUN_LEASE_SECONDS < 1 or SHELFWATCH_RUN_QUEUE_SECONDS < 1:
+    raise ImproperlyConfigured("SHELFWATCH_RUN_LEASE_SECONDS and _QUEUE_SECONDS must be positive")
 # Notifications: remind about anomalies still open this many hours after they were raised
 # (a channel's own "unacknowledged after hours" overrides it).
 SHELFWATCH_NOTIFY_UNACKNOWLEDGED_HOURS = env_int("SHELFWATCH_NOTIFY_UNACKNOWLEDGED_HOURS", 24)

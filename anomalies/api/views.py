@@ -28,7 +28,12 @@ from anomalies.api.serializers import (
 )
 from anomalies.filters import AnomalyFilterSet, DetectionRunFilterSet
 from anomalies.models import Anomaly, DetectionRun
-from anomalies.services.runs import DetectionError, detection_run_request
+from anomalies.services.runs import (
+    DetectionEnqueueError,
+    DetectionError,
+    DetectionRunInProgress,
+    detection_run_request,
+)
 from anomalies.services.statistics import anomaly_statistics
 from anomalies.services.triage import (
     TransitionError,
@@ -53,6 +58,18 @@ class TriageConflict(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "The anomaly's current state does not allow this change."
     default_code = "conflict"
+
+
+class RunInProgress(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "A detection run for this date is already in progress."
+    default_code = "run_in_progress"
+
+
+class BrokerUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The task broker is unreachable; the run was recorded as failed."
+    default_code = "broker_unavailable"
 
 
 class AnomalyCursorPagination(CursorPagination):
@@ -191,7 +208,18 @@ class DetectionRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gene
         request=DetectionRunRequestSerializer,
         responses={
             202: DetectionRunSerializer,
-            400: OpenApiResponse(DetailSerializer, description="Unknown detector or no data."),
+            400: OpenApiResponse(
+                DetailSerializer,
+                description="Unknown detector, implausible as-of date or one after the data, "
+                "or no data.",
+            ),
+            409: OpenApiResponse(
+                DetailSerializer, description="A run for this as-of date is already in progress."
+            ),
+            503: OpenApiResponse(
+                DetailSerializer,
+                description="The task broker is unreachable; the run is recorded as failed.",
+            ),
         },
     )
     def create(self, request: Request) -> Response:
@@ -200,8 +228,12 @@ class DetectionRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gene
         params.is_valid(raise_exception=True)
         try:
             run = detection_run_request(**params.validated_data, trigger="api")
+        except DetectionRunInProgress as exc:
+            raise RunInProgress(str(exc)) from exc
         except DetectionError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
+        except DetectionEnqueueError as exc:
+            raise BrokerUnavailable(str(exc)) from exc
         run.refresh_from_db()  # an eager task has finished it meanwhile
         return Response(self.get_serializer(run).data, status=status.HTTP_202_ACCEPTED)
 

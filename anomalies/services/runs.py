@@ -20,6 +20,12 @@ the ``DetectionPolicy`` read when the run starts (``DetectionRun.fdr_q``). Per-l
 is chunk-local, so chunking does not change it either. The run records the hypotheses tested,
 its new anomalies, how many of them were controlled and the expected number of false alarms
 among those (q x their number).
+
+Faults: one run per as-of date may be pending or running at a time (a database constraint; a
+second request raises ``DetectionRunInProgress``). Runs and chunks hold leases that their
+workers renew (``anomalies.services.leases``); the reaper fails those whose worker died.
+Enqueueing with the broker down fails within seconds (``DetectionEnqueueError``) and records
+the run as failed.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Min, Subquery, Sum
 from django.utils import timezone
 
@@ -46,6 +52,7 @@ from anomalies.detectors import REGISTRY, MissingInput
 from anomalies.detectors.base import FINDING_COLUMNS, DetectionInput
 from anomalies.detectors.fdr import FDR_Q_DEFAULT, fdr_control
 from anomalies.models import (
+    RUN_ACTIVE_STATUSES,
     DetectionChunk,
     DetectionPolicy,
     DetectionRun,
@@ -53,6 +60,12 @@ from anomalies.models import (
     RunStatus,
 )
 from anomalies.services.grouping import anomalies_group_root_causes
+from anomalies.services.leases import (
+    ChunkHeartbeat,
+    detection_run_lease_renew,
+    run_lease_seconds,
+    run_queue_seconds,
+)
 from anomalies.services.loading import (
     HISTORY_DAYS,
     DetectionFrames,
@@ -61,13 +74,36 @@ from anomalies.services.loading import (
     latest_data_date,
 )
 from anomalies.services.persistence import anomalies_persist
-from inventory.models import Location
+from inventory.models import Location, StockLevel
 
 logger = logging.getLogger(__name__)
 
 
+# Plausible as-of dates: detection refuses a date before this or more than
+# AS_OF_MAX_DAYS_AHEAD after today (a typo such as 0202-01-01, or 9999-12-31, which pandas
+# cannot even represent with the history window before it).
+AS_OF_EARLIEST = dt.date(1990, 1, 1)
+AS_OF_MAX_DAYS_AHEAD = 366
+
+
 class DetectionError(ValueError):
     """A detection request that cannot run: unknown detector, bad date, no data."""
+
+
+class DetectionRunInProgress(DetectionError):
+    """Another run of the same as-of date is pending or running (``run``: that run)."""
+
+    def __init__(self, message: str, *, run: DetectionRun | None = None) -> None:
+        super().__init__(message)
+        self.run = run
+
+
+class DetectionEnqueueError(RuntimeError):
+    """The run could not be handed to the broker (unreachable); the run is recorded failed."""
+
+    def __init__(self, message: str, *, run: DetectionRun) -> None:
+        super().__init__(message)
+        self.run = run
 
 
 def detector_settings() -> dict[str, dict[str, Any]]:
@@ -190,13 +226,58 @@ def _validate_detectors(detectors: list[str] | None) -> list[str]:
     return list(dict.fromkeys(detectors))
 
 
-def _resolve_as_of(as_of: dt.date | None) -> dt.date:
-    if as_of is not None:
-        return as_of
+def _resolve_as_of(as_of: dt.date | None, *, history_days: int) -> dt.date:
     latest = latest_data_date()
     if latest is None:
         raise DetectionError("No sales data has been imported yet; import a bundle first.")
-    return latest
+    if as_of is None:
+        return latest
+    detection_as_of_check(as_of=as_of, history_days=history_days)
+    if as_of > latest:
+        # Book stock may run later than sales (a store whose sales stopped is what ghost-stock
+        # detection looks for); past both, every detector would see days not imported yet.
+        stock_latest = StockLevel.objects.aggregate(latest=Max("date"))["latest"]
+        if stock_latest is None or as_of > stock_latest:
+            raise DetectionError(
+                f"as-of date {as_of} is after the end of the data (sales up to {latest}"
+                + (f", book stock up to {stock_latest}" if stock_latest else "")
+                + "); import the missing days first, or run as of a date with data."
+            )
+    return as_of
+
+
+def detection_as_of_check(*, as_of: dt.date, history_days: int = HISTORY_DAYS) -> None:
+    """Refuse an implausible as-of date: before ``AS_OF_EARLIEST``, more than
+    ``AS_OF_MAX_DAYS_AHEAD`` days after today, or one whose history window (``history_days``
+    days before it) pandas cannot represent. Raises ``DetectionError``; pure apart from today.
+    """
+    latest = timezone.localdate() + dt.timedelta(days=AS_OF_MAX_DAYS_AHEAD)
+    if not AS_OF_EARLIEST <= as_of <= latest:
+        raise DetectionError(
+            f"as-of date {as_of} is outside the plausible range {AS_OF_EARLIEST} .. {latest}."
+        )
+    try:
+        pd.Timestamp(as_of - dt.timedelta(days=history_days))
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime) as exc:
+        raise DetectionError(
+            f"as-of date {as_of} with {history_days} days of history starts before the "
+            "earliest date detection can handle."
+        ) from exc
+
+
+def detection_run_active(*, as_of: dt.date) -> DetectionRun | None:
+    """The pending or running run of ``as_of``, if any (there is at most one)."""
+    return DetectionRun.objects.filter(as_of=as_of, status__in=RUN_ACTIVE_STATUSES).first()
+
+
+def _in_progress(as_of: dt.date) -> DetectionRunInProgress:
+    other = detection_run_active(as_of=as_of)
+    which = f"run {other.pk} is {other.status}" if other else "another run is in progress"
+    return DetectionRunInProgress(
+        f"A detection run for {as_of} is already in progress ({which}); wait for it to "
+        "finish (a run whose worker died is failed by reap_detection_runs within minutes).",
+        run=other,
+    )
 
 
 def detection_run_create(
@@ -210,19 +291,32 @@ def detection_run_create(
 
     ``as_of`` defaults to the latest date with sales data; ``detectors`` defaults to every
     registered detector (the disabled ones are skipped at execution, with a note).
-    Raises ``DetectionError`` for unknown detector names, a ``history_days`` below 1, or when
-    no data exists.
+    Raises ``DetectionError`` for unknown detector names, a ``history_days`` below 1, an
+    implausible ``as_of`` (``detection_as_of_check``) or one after the last day of sales data,
+    or when no data exists; ``DetectionRunInProgress`` when a run of the same date is already
+    pending or running (the database's constraint decides, so two requests cannot both win).
+    The run's lease gives it ``run_queue_seconds()`` to be started.
     """
     names = _validate_detectors(detectors)
     if history_days < 1:
         raise DetectionError(f"history_days must be at least 1, not {history_days}.")
-    return DetectionRun.objects.create(
-        as_of=_resolve_as_of(as_of),
-        detectors=names,
-        trigger=trigger,
-        status=RunStatus.PENDING,
-        history_days=history_days,
-    )
+    day = _resolve_as_of(as_of, history_days=history_days)
+    now = timezone.now()
+    try:
+        with transaction.atomic():  # a savepoint: the caller's transaction survives a refusal
+            return DetectionRun.objects.create(
+                as_of=day,
+                detectors=names,
+                trigger=trigger,
+                status=RunStatus.PENDING,
+                history_days=history_days,
+                heartbeat_at=now,
+                lease_expires_at=now + dt.timedelta(seconds=run_queue_seconds()),
+            )
+    except IntegrityError as exc:
+        if detection_run_active(as_of=day) is None:
+            raise
+        raise _in_progress(day) from exc
 
 
 def detection_run_request(
@@ -232,14 +326,35 @@ def detection_run_request(
 
     The task fans the run out over workers, one task per chunk of locations (see
     ``anomalies.tasks``). With no broker configured the tasks run eagerly, so the returned run
-    is already finished by the time the surrounding transaction has committed.
+    is already finished by the time the surrounding transaction has committed. Errors as
+    ``detection_run_create``; with the broker unreachable the run is marked failed ("broker
+    unreachable") and ``DetectionEnqueueError`` is raised within seconds (at commit, when
+    called inside a transaction).
     """
     from anomalies.tasks import run_detection_task
 
     run = detection_run_create(as_of=as_of, detectors=detectors, trigger=trigger)
-    # robust: with eager tasks a failing run must not turn the request into an error; the run
-    # itself records the failure.
-    transaction.on_commit(lambda: run_detection_task.delay(run.pk), robust=True)
+    eager = bool(run_detection_task.app.conf.task_always_eager)
+
+    def enqueue() -> None:
+        try:
+            run_detection_task.delay(run.pk)
+        except Exception as exc:
+            if eager:
+                raise  # the run itself recorded the failure
+            error = f"broker unreachable: {exc}"
+            now = timezone.now()
+            DetectionRun.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
+                status=RunStatus.FAILED, error=error, finished_at=now
+            )
+            logger.error("Detection run %s was not enqueued: %s", run.pk, error)
+            raise DetectionEnqueueError(
+                f"Detection run {run.pk} could not be queued: {error}", run=run
+            ) from exc
+
+    # robust with eager tasks: a failing run must not turn the request into an error (the run
+    # records its failure); a broker that cannot take the run must.
+    transaction.on_commit(enqueue, robust=eager)
     return run
 
 
@@ -285,9 +400,12 @@ def detection_chunks_execute(*, run_id: int, chunk_ids: list[int]) -> DetectionR
     """Execute the chunks ``chunk_ids`` of the started run ``run_id`` in this process, in
     order, then finish the run. Returns the finished run; errors as ``detection_run_execute``.
 
-    Outside a transaction the next chunk's data loads in a second thread meanwhile.
+    Outside a transaction on PostgreSQL the next chunk's data loads in a second thread
+    meanwhile. Not on SQLite: its writes take the database's one write lock from the start of
+    a transaction (``transaction_mode`` IMMEDIATE, config/settings.py), so a loading thread
+    would hold up this chunk's writes rather than overlap with them.
     """
-    if len(chunk_ids) > 1 and not connection.in_atomic_block:
+    if len(chunk_ids) > 1 and not connection.in_atomic_block and connection.vendor != "sqlite":
         _chunks_execute_prefetching(run_id=run_id, chunk_ids=chunk_ids)
     else:
         for chunk_id in chunk_ids:
@@ -362,8 +480,12 @@ def detection_run_start(
     uses the same ones even if an admin edits them mid-run. Raises ``DetectionError`` if the
     run is not pending.
     """
+    now = timezone.now()
     claimed = DetectionRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
-        status=RunStatus.RUNNING, started_at=timezone.now()
+        status=RunStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        lease_expires_at=now + dt.timedelta(seconds=run_lease_seconds()),
     )
     if claimed != 1:
         raise DetectionError(f"Detection run {run_id} is not pending; it was not executed again.")
@@ -392,6 +514,7 @@ def _run_fail(run_id: int, error: str) -> None:
     now = timezone.now()
     DetectionRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
         status=RunStatus.FAILED,
+        lease_expires_at=None,
         error=error,
         finished_at=now,
         duration_seconds=round((now - started).total_seconds(), 3) if started else None,
@@ -410,7 +533,8 @@ def detection_chunk_execute(*, chunk_id: int, data: DetectionInput | None = None
     succeeded is returned as is (a task delivered twice does nothing the second time), and
     persisting the same findings again changes nothing. On error the chunk and its run are
     marked failed (this chunk wrote nothing) and the exception is re-raised. Raises
-    ``DetectionError`` when the run is not running.
+    ``DetectionError`` when the run is not running, or when the chunk was reaped while it ran
+    (its lease ran out: ``anomalies.services.leases``); it then persists nothing.
     """
     chunk = DetectionChunk.objects.select_related("run").get(pk=chunk_id)
     if chunk.status == RunStatus.SUCCEEDED:
@@ -423,17 +547,30 @@ def detection_chunk_execute(*, chunk_id: int, data: DetectionInput | None = None
     chunk.status = RunStatus.RUNNING
     chunk.started_at = timezone.now()
     chunk.worker = _worker_name()
-    DetectionChunk.objects.filter(pk=chunk_id).update(
-        status=chunk.status, started_at=chunk.started_at, worker=chunk.worker
+    # A chunk left running by a dead worker and delivered again is taken over here.
+    DetectionChunk.objects.filter(pk=chunk_id).exclude(status=RunStatus.SUCCEEDED).update(
+        status=chunk.status,
+        started_at=chunk.started_at,
+        worker=chunk.worker,
+        heartbeat_at=chunk.started_at,
+        lease_expires_at=chunk.started_at + dt.timedelta(seconds=run_lease_seconds()),
     )
+    detection_run_lease_renew(run_id=run.pk)
+    heartbeat = ChunkHeartbeat(chunk_id=chunk_id, run_id=run.pk)
     t0 = time.perf_counter()
     try:
         if data is None:
             data = detection_input_load(
                 as_of=run.as_of, history_days=run.history_days, location_ids=chunk.location_ids
             )
+        heartbeat.beat()
         findings, counts, notes = run_detectors(data, run.detectors, run.settings)
         findings, counts = findings_fdr_control(findings, counts, fdr_q=run.fdr_q)
+        if not heartbeat.beat(force=True):
+            raise DetectionError(
+                f"Chunk {chunk.index} of run {run.pk} was reaped while it ran (its lease ran "
+                "out); its findings were not persisted."
+            )
         with transaction.atomic():
             result = anomalies_persist(findings=findings, run=run)
             for name, entry in counts.items():
@@ -447,11 +584,15 @@ def detection_chunk_execute(*, chunk_id: int, data: DetectionInput | None = None
             chunk.series = _series_count(data)
             chunk.status = RunStatus.SUCCEEDED
             chunk.finished_at = timezone.now()
+            chunk.heartbeat_at = chunk.finished_at
+            chunk.lease_expires_at = None
             chunk.duration_seconds = round(time.perf_counter() - t0, 3)
             chunk.save()
     except Exception:
         error = f"chunk {chunk.index}: {traceback.format_exc(limit=20)}"
-        DetectionChunk.objects.filter(pk=chunk_id).update(
+        # Only a chunk still running: a reaped one keeps the reaper's reason.
+        DetectionChunk.objects.filter(pk=chunk_id, status=RunStatus.RUNNING).update(
+            lease_expires_at=None,
             status=RunStatus.FAILED,
             error=error,
             finished_at=timezone.now(),
@@ -557,6 +698,7 @@ def detection_run_finalize(*, run_id: int) -> DetectionRun:
         return run
     if run.status != RunStatus.RUNNING:
         raise DetectionError(f"Detection run {run_id} is {run.status}; it cannot be finished.")
+    detection_run_lease_renew(run_id=run_id)
     chunks = list(run.chunks.order_by("index"))
     unfinished = [c.index for c in chunks if c.status != RunStatus.SUCCEEDED]
     if unfinished:
@@ -598,6 +740,8 @@ def detection_run_finalize(*, run_id: int) -> DetectionRun:
                 expected_false_alarms=None if run.fdr_q is None else run.fdr_q * controlled,
                 status=RunStatus.SUCCEEDED,
                 finished_at=now,
+                heartbeat_at=now,
+                lease_expires_at=None,
                 duration_seconds=round((now - run.started_at).total_seconds(), 3),
             )
     except Exception:
@@ -625,6 +769,8 @@ def detection_backfill(
     """
     if end < start:
         raise DetectionError(f"Backfill end {end} is before its start {start}.")
+    for day in (start, end):  # refuse an implausible range before any run exists
+        _resolve_as_of(day, history_days=history_days)
     runs = []
     frames: dict[tuple[int, ...], DetectionFrames] = {}
     day = start
@@ -639,9 +785,13 @@ def detection_backfill(
         for chunk_id in chunk_ids:
             ids = tuple(locations[chunk_id])
             if ids not in frames:
-                frames[ids] = detection_window_load(
-                    start=start, end=end, history_days=history_days, location_ids=list(ids)
-                )
+                try:
+                    frames[ids] = detection_window_load(
+                        start=start, end=end, history_days=history_days, location_ids=list(ids)
+                    )
+                except Exception:
+                    _run_fail(run.pk, f"loading: {traceback.format_exc(limit=20)}")
+                    raise
             detection_chunk_execute(
                 chunk_id=chunk_id,
                 data=frames[ids].detection_input(as_of=day, history_days=history_days),

@@ -72,6 +72,14 @@ DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
         description="Reopens snoozed anomalies whose snooze-until day has come.",
     ),
     DefaultSchedule(
+        name="Reap lost detection runs (every minute)",
+        minute="*",
+        hour="*",
+        task="anomalies.reap_detection_runs",
+        description="Marks failed the detection runs and chunks whose worker stopped sending "
+        "heartbeats (died or lost) for longer than SHELFWATCH_RUN_LEASE_SECONDS, with the reason.",
+    ),
+    DefaultSchedule(
         name="Notifications: critical and unacknowledged anomalies (every 15 minutes)",
         minute="*/15",
         hour="*",

@@ -152,6 +152,10 @@ def test_chunks_of_one_store_find_the_same(stores, detectors):
 def test_extended_anomalies_are_not_new_and_take_the_latest_q_value(stores, detectors):
     detection_run(as_of=DAY, detectors=detectors)
     DetectionPolicy.objects.filter(pk=1).update(fdr_q=0.2)
+    products, locations = stores
+    for location in locations:  # the next day's data (a run after the data's end is refused)
+        for product in products:
+            DailySalesFactory(product=product, location=location, date=DAY + dt.timedelta(days=1))
 
     again = detection_run(as_of=DAY + dt.timedelta(days=1), detectors=detectors)
 
