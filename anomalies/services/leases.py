@@ -155,6 +155,12 @@ def detection_runs_reap(*, now: dt.datetime | None = None) -> ReapReport:
     run_expired = (
         Q(lease_expires_at__lt=now)
         | Q(lease_expires_at__isnull=True, status=RunStatus.RUNNING, started_at__lt=now - lease)
+        | Q(
+            lease_expires_at__isnull=True,
+            status=RunStatus.RUNNING,
+            started_at__isnull=True,
+            created_at__lt=now - lease,
+        )
         | Q(lease_expires_at__isnull=True, status=RunStatus.PENDING, created_at__lt=now - queue)
     )
     stale_runs = DetectionRun.objects.filter(run_expired, status__in=RUN_ACTIVE_STATUSES)

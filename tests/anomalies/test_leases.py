@@ -248,3 +248,20 @@ def test_a_date_after_the_sales_but_with_book_stock_runs(sales):
     assert detection_run(as_of=later).status == RunStatus.SUCCEEDED
     with pytest.raises(DetectionError, match=r"book stock up to 2024-03-13\)"):
         detection_run(as_of=later + dt.timedelta(days=1))
+
+
+def test_runs_from_before_leases_are_reaped_counting_from_their_start(sales):
+    long_ago = timezone.now() - dt.timedelta(hours=2)
+    started = detection_run_create(as_of=DAY)
+    never = detection_run_create(as_of=DAY - dt.timedelta(days=1))
+    queued = detection_run_create(as_of=DAY - dt.timedelta(days=2))
+    recent = detection_run_create(as_of=DAY - dt.timedelta(days=3))
+    legacy = DetectionRun.objects.filter(pk__in=[started.pk, never.pk, queued.pk, recent.pk])
+    legacy.update(lease_expires_at=None, heartbeat_at=None, created_at=long_ago)
+    DetectionRun.objects.filter(pk=started.pk).update(status=RunStatus.RUNNING, started_at=long_ago)
+    DetectionRun.objects.filter(pk=never.pk).update(status=RunStatus.RUNNING)
+    DetectionRun.objects.filter(pk=recent.pk).update(
+        status=RunStatus.RUNNING, started_at=timezone.now()
+    )
+
+    assert sorted(detection_runs_reap().run_ids) == [started.pk, never.pk, queued.pk]
