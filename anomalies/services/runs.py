@@ -47,6 +47,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Min, Subquery, Sum
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from anomalies.detectors import REGISTRY, MissingInput
 from anomalies.detectors.base import FINDING_COLUMNS, DetectionInput
@@ -342,12 +343,14 @@ def detection_run_request(
         except Exception as exc:
             if eager:
                 raise  # the run itself recorded the failure
-            error = f"broker unreachable: {exc}"
-            now = timezone.now()
+            unreachable = isinstance(exc, (KombuOperationalError, OSError))
+            error = f"broker unreachable: {exc}" if unreachable else f"not queued: {exc!r}"
             DetectionRun.objects.filter(pk=run.pk, status=RunStatus.PENDING).update(
-                status=RunStatus.FAILED, error=error, finished_at=now
+                status=RunStatus.FAILED, error=error, finished_at=timezone.now()
             )
             logger.error("Detection run %s was not enqueued: %s", run.pk, error)
+            if not unreachable:
+                raise
             raise DetectionEnqueueError(
                 f"Detection run {run.pk} could not be queued: {error}", run=run
             ) from exc
