@@ -57,14 +57,16 @@ def detection_run_lease_renew(*, run_id: int, seconds: int | None = None) -> boo
 def detection_chunk_lease_renew(*, chunk_id: int, run_id: int) -> bool:
     """Record a heartbeat of the running chunk ``chunk_id`` and of its run ``run_id``, and
     extend both leases by ``run_lease_seconds()``. Returns whether the chunk is still running
-    (``False``: it was reaped meanwhile, and its worker must not persist anything)."""
+    in a run still active (``False``: the chunk was reaped, or its run failed meanwhile, e.g.
+    because another chunk's worker died; its worker must not persist anything, since a rerun
+    of the date may already be under way)."""
     now = timezone.now()
     until = now + dt.timedelta(seconds=run_lease_seconds())
     updated = DetectionChunk.objects.filter(pk=chunk_id, status=RunStatus.RUNNING).update(
         heartbeat_at=now, lease_expires_at=until
     )
-    detection_run_lease_renew(run_id=run_id)
-    return updated == 1
+    run_active = detection_run_lease_renew(run_id=run_id)
+    return updated == 1 and run_active
 
 
 @dataclass
@@ -80,7 +82,8 @@ class ChunkHeartbeat:
     _last: float = field(default_factory=time.monotonic)
 
     def beat(self, *, force: bool = False) -> bool:
-        """Renew the lease if due (or ``force``); ``False`` when the chunk has been reaped."""
+        """Renew the lease if due (or ``force``); ``False`` when the chunk has been reaped or
+        its run has failed."""
         if not force and time.monotonic() - self._last < run_lease_seconds() * BEAT_SHARE_OF_LEASE:
             return True
         self._last = time.monotonic()
@@ -112,6 +115,7 @@ def _when(value: dt.datetime | None) -> str:
 def _fail(queryset, *, now: dt.datetime, reason: str, started: dt.datetime | None) -> int:
     return queryset.update(
         status=RunStatus.FAILED,
+        lease_expires_at=None,
         error=reason,
         finished_at=now,
         duration_seconds=round((now - started).total_seconds(), 3) if started else None,

@@ -572,7 +572,7 @@ def detection_chunk_execute(*, chunk_id: int, data: DetectionInput | None = None
         if not heartbeat.beat(force=True):
             raise DetectionError(
                 f"Chunk {chunk.index} of run {run.pk} was reaped while it ran (its lease ran "
-                "out); its findings were not persisted."
+                "out, or its run failed meanwhile); its findings were not persisted."
             )
         with transaction.atomic():
             result = anomalies_persist(findings=findings, run=run)

@@ -87,17 +87,13 @@ def test_a_chunk_reaped_while_it_ran_persists_nothing_and_keeps_the_reason(sales
         return found
 
     monkeypatch.setattr(runs_service, "run_detectors", slower_than_the_lease)
-    monkeypatch.setattr(
-        runs_service,
-        "findings_fdr_control",
-        lambda findings, counts, fdr_q: (findings, counts),
-    )
     with pytest.raises(DetectionError, match="was reaped while it ran"):
         detection_chunk_execute(chunk_id=chunk_id)
 
     chunk = DetectionChunk.objects.get(pk=chunk_id)
     assert chunk.status == RunStatus.FAILED
     assert chunk.error.startswith("worker lost: chunk 0 on ")
+    assert chunk.counts == {}  # what persisting would have recorded, with the findings
     assert not Anomaly.objects.exists()
     assert DetectionRun.objects.get(pk=run.pk).status == RunStatus.FAILED
 
@@ -265,3 +261,28 @@ def test_runs_from_before_leases_are_reaped_counting_from_their_start(sales):
     )
 
     assert sorted(detection_runs_reap().run_ids) == [started.pk, never.pk, queued.pk]
+
+
+def test_a_chunk_whose_run_failed_meanwhile_persists_nothing(sales, monkeypatch):
+    """Another chunk's worker died and the reaper failed the run: this chunk, still alive, must
+    not write next to a rerun of the date."""
+    run = detection_run_create(as_of=DAY)
+    first, second = detection_run_start(run_id=run.pk, chunk_locations=1)
+    DetectionChunk.objects.filter(pk=first).update(
+        status=RunStatus.RUNNING, started_at=_later(-3600), lease_expires_at=_later(-1)
+    )
+    real = runs_service.run_detectors
+
+    def while_the_reaper_runs(*args):
+        found = real(*args)
+        assert detection_runs_reap().chunk_ids == [first]
+        return found
+
+    monkeypatch.setattr(runs_service, "run_detectors", while_the_reaper_runs)
+    with pytest.raises(DetectionError, match="or its run failed meanwhile"):
+        detection_chunk_execute(chunk_id=second)
+
+    chunk = DetectionChunk.objects.get(pk=second)
+    assert chunk.status == RunStatus.FAILED and "or its run failed meanwhile" in chunk.error
+    assert chunk.counts == {}
+    assert not Anomaly.objects.exists()
