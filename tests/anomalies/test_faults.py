@@ -40,7 +40,7 @@ from inventory.importing import bundle_import
 from inventory.models import Location
 from lab.bench.phases import anomalies_snapshot
 from lab.simulator import generate_bundle
-from tests.anomalies.triage_race import race_data, race_outcome, triage_races
+from tests.anomalies.triage_race import api_server, race_data, race_outcome, triage_races
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 AS_OF = dt.date(2026, 10, 31)
@@ -403,11 +403,12 @@ def test_50_triage_races_on_sqlite_file_database_lose_nothing(tmp_path):
     }, outcome
 
 
-def test_50_triage_races_on_postgresql_lose_nothing(live_server):
+def test_50_triage_races_on_postgresql_lose_nothing():
     _require_postgresql()
     tokens, anomaly_ids = race_data(TRIAGE_RACES)
 
-    statuses = triage_races(base_url=live_server.url, tokens=tokens, anomaly_ids=anomaly_ids)
+    with api_server(connections=4 * TRIAGE_RACES) as base_url:  # a thread per request
+        statuses = triage_races(base_url=base_url, tokens=tokens, anomaly_ids=anomaly_ids)
 
     assert race_outcome(anomaly_ids, statuses) == {
         "races": TRIAGE_RACES,

@@ -3,8 +3,8 @@
 ``triage_races`` is the client side, shared by the PostgreSQL test (a live server in the test
 process) and the SQLite one, which needs a file database that no in-memory test database can
 stand in for: ``python -m tests.anomalies.triage_race DATABASE_FILE RACES`` migrates that
-file, serves the API from a threaded server in the same process, runs the races and prints
-one JSON line (``race_outcome``) for the test to check.
+file, serves the API from a threaded server in the same process (``api_server``), runs the
+races and prints one JSON line (``race_outcome``) for the test to check.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx
 
@@ -88,6 +89,33 @@ def race_data(races: int) -> tuple[tuple[str, str], list[int]]:
     return tokens, anomaly_ids
 
 
+@contextmanager
+def api_server(*, connections: int):
+    """Serve the API from a threaded server in this process; yields its base URL.
+
+    Its listen backlog takes ``connections`` at once: racers connect together, and a default
+    backlog of 5 would reset some of them before the application ever saw the request.
+    """
+    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+    from django.core.wsgi import get_wsgi_application
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    class Server(ThreadedWSGIServer):
+        request_queue_size = connections
+
+    server = Server(("127.0.0.1", 0), QuietHandler, allow_reuse_address=False)
+    server.set_app(get_wsgi_application())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def main(database_file: str, races: int) -> None:
     """Migrate ``database_file`` (SQLite), serve the API, run the races, print the outcome."""
     os.environ["DATABASE_URL"] = f"sqlite:///{database_file}"
@@ -97,27 +125,11 @@ def main(database_file: str, races: int) -> None:
 
     django.setup()
     from django.core.management import call_command
-    from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
-    from django.core.wsgi import get_wsgi_application
 
     call_command("migrate", verbosity=0)
     tokens, anomaly_ids = race_data(races)
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-    class Server(ThreadedWSGIServer):
-        request_queue_size = 4 * races  # every racer connects at once: no refused connection
-
-    server = Server(("127.0.0.1", 0), QuietHandler, allow_reuse_address=False)
-    server.set_app(get_wsgi_application())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    with api_server(connections=4 * races) as base_url:
         statuses = triage_races(base_url=base_url, tokens=tokens, anomaly_ids=anomaly_ids)
-    finally:
-        server.shutdown()
     print(json.dumps(race_outcome(anomaly_ids, statuses)))
 
 
