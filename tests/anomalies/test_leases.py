@@ -286,3 +286,30 @@ def test_a_chunk_whose_run_failed_meanwhile_persists_nothing(sales, monkeypatch)
     assert chunk.status == RunStatus.FAILED and "or its run failed meanwhile" in chunk.error
     assert chunk.counts == {}
     assert not Anomaly.objects.exists()
+
+
+def test_a_scheduled_run_of_a_date_in_progress_tries_again_later(sales, monkeypatch):
+    from celery.exceptions import Retry
+
+    from anomalies.tasks import SCHEDULED_RETRY_SECONDS, detect_scheduled_task
+
+    detection_run_create(as_of=DAY)
+    asked: list[dict] = []
+
+    def retry(**kwargs):
+        asked.append(kwargs)
+        return Retry()
+
+    monkeypatch.setattr(detect_scheduled_task, "retry", retry)
+    detect_scheduled_task.push_request(is_eager=False)  # as on a worker
+    try:
+        with pytest.raises(Retry):
+            detect_scheduled_task.run(as_of=DAY.isoformat())
+    finally:
+        detect_scheduled_task.pop_request()
+
+    assert asked[0]["countdown"] == SCHEDULED_RETRY_SECONDS
+    assert isinstance(asked[0]["exc"], DetectionRunInProgress)
+    with pytest.raises(DetectionRunInProgress):  # eagerly there is no later: it says so
+        detect_scheduled_task.apply(kwargs={"as_of": DAY.isoformat()}).get()
+    assert DetectionRun.objects.count() == 1
