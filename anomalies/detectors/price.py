@@ -6,7 +6,11 @@ days, put back to the regular scale on promotion days (``price / (1 - discount)`
 on a log scale; a cluster that comes back in ``min_support`` separate runs of days, or is
 held ``persist_days`` days, is a level (the list price, quantity or customer tiers, a new
 standing price); a level recurring in separate runs at one store of the item is one at all its
-stores (a store that rarely sells it knows its price list from the others). The regular
+stores (a store that rarely sells it knows its price list from the others). Beyond the
+stores of the detection chunk, the chain-wide price points (``data.price_points``: every
+line's own price from line-level imports, the daily prices otherwise) widen the range too: a
+price seen in ``chain_min_runs`` separate runs of days anywhere before the as-of day is one of
+the SKU's levels at every store, whatever the chunking. The regular
 price (``products.unit_price``) is always a level, and on a promotion day every level is
 taken at the promotion's discount (the deepest when several cover the day), so the promotion
 price is one of them (promotion days themselves teach no level). A daily average mixing lines
@@ -37,7 +41,8 @@ of one store are candidates in the same direction on the same day, one store-lev
 its p-value is the binomial tail of that many candidates among the items tested.
 
 Inputs: ``data.sales`` (units_sold, unit_price), ``data.products`` (sku, unit_price),
-``data.promotions``. Output: findings frame (``base.FINDING_COLUMNS``) plus ``p_value``
+``data.promotions``, ``data.price_points`` (optional). Output: findings frame
+(``base.FINDING_COLUMNS``) plus ``p_value``
 (float64) and ``tests`` (int64); ``expected_value`` = the nearest normal price that day,
 ``actual_value`` = realized price, ``score`` = |log2 ratio| (1 = double or half),
 ``value_at_risk`` = |realized - expected| x units sold that day. Store-level findings:
