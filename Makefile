@@ -74,12 +74,16 @@ bench: venv
 # and Redis; plain HTTP on 127.0.0.1, so the HTTPS settings stay off. The database is created
 # if missing; migrate, setup_schedules and collectstatic run first, as a release would.
 PROD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/shelfwatch
-PROD_REDIS_URL ?= redis://127.0.0.1:6379
+PROD_BROKER_URL ?= redis://127.0.0.1:6379/0
+PROD_CACHE_URL ?= redis://127.0.0.1:6379/1
 serve-prod: export DEBUG = false
 serve-prod: export DATABASE_URL = $(PROD_DATABASE_URL)
-serve-prod: export CELERY_BROKER_URL = $(PROD_REDIS_URL)/0
-serve-prod: export SHELFWATCH_CACHE_URL = $(PROD_REDIS_URL)/1
+serve-prod: export CELERY_BROKER_URL = $(PROD_BROKER_URL)
+serve-prod: export SHELFWATCH_CACHE_URL = $(PROD_CACHE_URL)
+serve-prod: export PATH := $(CURDIR)/$(BIN):$(PATH)
 serve-prod: export ALLOWED_HOSTS ?= 127.0.0.1,localhost
+serve-prod: export GUNICORN_BIND_HOST ?= 127.0.0.1
+serve-prod: export WEB_CONCURRENCY ?= 2
 serve-prod: export PORT := $(PORT)
 serve-prod: export STATIC_ROOT ?= $(CURDIR)/var/staticfiles
 serve-prod: venv
@@ -90,4 +94,4 @@ serve-prod: venv
 	$(BIN)/python manage.py setup_schedules && \
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0 && \
 	echo "Admin: http://127.0.0.1:$(PORT)/admin/   Health: http://127.0.0.1:$(PORT)/health/" && \
-	$(BIN)/honcho --procfile deploy/Procfile --app-root . start
+	$(BIN)/honcho --procfile deploy/Procfile --app-root . start --port $(PORT)
