@@ -153,6 +153,41 @@ def test_collectstatic_with_manifest_storage_succeeds(tmp_path):
     assert "admin/css/base.css" in manifest
 
 
+def _gunicorn_config(**env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [
+            *(sys.executable, "-m", "gunicorn", "--check-config", "--print-config"),
+            *("--config", str(GUNICORN_CONF), "config.wsgi:application"),
+        ],
+        cwd=PROJECT_DIR,
+        env=production_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD_S,
+        check=False,
+    )
+
+
+def test_gunicorn_config_reads_the_environment_and_refuses_junk():
+    result = _gunicorn_config(
+        WEB_CONCURRENCY="3", GUNICORN_THREADS="4", PORT="8123", GUNICORN_BIND_HOST=LOOPBACK
+    )
+    assert result.returncode == 0, result.stderr
+    printed = dict(
+        (key.strip(), value.strip())
+        for key, _, value in (line.partition("=") for line in result.stdout.splitlines())
+    )
+    assert printed["workers"] == "3"
+    assert printed["threads"] == "4"
+    assert printed["worker_class"] == "gthread"
+    assert printed["bind"] == f"['{LOOPBACK}:8123']"
+    assert printed["timeout"] == "60"
+
+    junk = _gunicorn_config(GUNICORN_TIMEOUT="soon")
+    assert junk.returncode != 0
+    assert "GUNICORN_TIMEOUT='soon' is not an integer" in junk.stdout + junk.stderr
+
+
 # --- the whole stack -------------------------------------------------------------------------
 
 
