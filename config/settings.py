@@ -225,7 +225,11 @@ SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_list("SECURE_PROXY_SSL_HEADER", 
 # SHELFWATCH_CACHE_URL (or REDIS_URL) is set, else this process's memory.
 _CACHE_URL = env_str("SHELFWATCH_CACHE_URL", "") or env_str("REDIS_URL", "")
 if _CACHE_URL and not _CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
-    raise ImproperlyConfigured(f"SHELFWATCH_CACHE_URL={_CACHE_URL!r} is not a redis:// URL")
+    # The scheme only: the URL may carry a password.
+    raise ImproperlyConfigured(
+        f"SHELFWATCH_CACHE_URL (or REDIS_URL) {_CACHE_URL.split(':', 1)[0]}:... "
+        "is not a redis:// URL (redis://, rediss://, unix://)"
+    )
 CACHES = {
     "default": (
         {
