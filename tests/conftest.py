@@ -19,6 +19,16 @@ def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _empty_caches():
+    """Each test starts with empty caches (dashboard entries, throttle counters): ids repeat
+    across tests, so an entry left by one would answer the next."""
+    from django.core.cache import caches
+
+    for cache in caches.all(initialized_only=True):
+        cache.clear()
+
+
 @pytest.fixture
 def staff_user(db):
     """A staff user with every permission (what ops staff have in the admin)."""
