@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -196,15 +197,19 @@ def _type_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     """KPI tiles and charts for the last ``?days=`` days (one of ``DASHBOARD_DAY_CHOICES``).
 
-    Staff only: wrapped in ``admin.site.admin_view`` in ``config/urls.py``.
+    Staff only: wrapped in ``admin.site.admin_view`` in ``config/urls.py``. The numbers are
+    those of the user's stores (``inventory.access``); a user who may not view anomalies is
+    refused.
     """
+    if not request.user.has_perm("anomalies.view_anomaly"):
+        raise PermissionDenied
     try:
         days = int(request.GET.get("days", DEFAULT_DASHBOARD_DAYS))
     except ValueError:
         days = DEFAULT_DASHBOARD_DAYS
     if days not in DASHBOARD_DAY_CHOICES:
         days = DEFAULT_DASHBOARD_DAYS
-    summary = dashboard_summary(today=timezone.localdate(), days=days)
+    summary = dashboard_summary(today=timezone.localdate(), days=days, user=request.user)
     context = {
         **admin.site.each_context(request),
         "title": "ShelfWatch dashboard",
