@@ -121,6 +121,4 @@ def test_store_staff_changelist_pays_one_query_for_its_store_scope(client, staff
 
     permission_queries = 2  # the user's own and their groups' permissions, loaded once
     assert len(queries) == ANOMALY_CHANGELIST_QUERIES + permission_queries + 1, queries
-    assert {anomaly.location_id for anomaly in response.context["cl"].result_list} == {
-        location.pk
-    }
+    assert {anomaly.location_id for anomaly in response.context["cl"].result_list} == {location.pk}
