@@ -634,14 +634,20 @@ def anomaly_note_add(*, anomaly_id: int, actor: User, note: str) -> AnomalyActiv
     text = note.strip()
     if not text:
         raise ValueError("A note cannot be empty.")
-    row = Anomaly.objects.filter(pk=anomaly_id).values_list("status", "location_id").first()
-    if row is None:
-        raise TransitionError(f"Anomaly {anomaly_id} not found.")
-    status, location_id = row
-    location_ids_check(user=actor, location_ids=[location_id])
-    [activity] = anomaly_activity_record(
-        action=ActivityAction.NOTE,
-        actor=actor,
-        entries=[ActivityEntry(anomaly_id, status, status, text)],
-    )
+    with transaction.atomic():
+        row = (
+            Anomaly.objects.select_for_update()
+            .filter(pk=anomaly_id)
+            .values_list("status", "location_id")
+            .first()
+        )
+        if row is None:
+            raise TransitionError(f"Anomaly {anomaly_id} not found.")
+        status, location_id = row
+        location_ids_check(user=actor, location_ids=[location_id])
+        [activity] = anomaly_activity_record(
+            action=ActivityAction.NOTE,
+            actor=actor,
+            entries=[ActivityEntry(anomaly_id, status, status, text)],
+        )
     return activity
