@@ -31,6 +31,7 @@ demo-data: venv
 	$(BIN)/python manage.py import_retail $(DEMO_DIR)
 	$(BIN)/python manage.py detect_anomalies --last-days $(DEMO_BACKFILL_DAYS)
 	$(BIN)/python manage.py setup_schedules
+	$(BIN)/python manage.py setup_roles
 	$(BIN)/python manage.py ensure_admin --username admin --reset
 
 serve: venv

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -226,8 +227,12 @@ def dashboard_summary_cached(
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     """KPI tiles and charts for the last ``?days=`` days (one of ``DASHBOARD_DAY_CHOICES``).
 
-    Staff only: wrapped in ``admin.site.admin_view`` in ``config/urls.py``.
+    Staff only: wrapped in ``admin.site.admin_view`` in ``config/urls.py``. The numbers are
+    those of the user's stores (``inventory.access``); a user who may not view anomalies is
+    refused.
     """
+    if not request.user.has_perm("anomalies.view_anomaly"):
+        raise PermissionDenied
     try:
         days = int(request.GET.get("days", DEFAULT_DASHBOARD_DAYS))
     except ValueError:
@@ -235,11 +240,12 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     if days not in DASHBOARD_DAY_CHOICES:
         days = DEFAULT_DASHBOARD_DAYS
     today = timezone.localdate()
+    # Keyed per user: the summary counts only the user's stores.
     summary = dashboard_summary_cached(
         today=today,
         days=days,
         scope_key=f"user:{request.user.pk}",
-        compute=lambda: dashboard_summary(today=today, days=days),
+        compute=lambda: dashboard_summary(today=today, days=days, user=request.user),
     )
     context = {
         **admin.site.each_context(request),

@@ -380,3 +380,30 @@ class StockAdjustment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}@{self.location_id} {self.date}: {self.delta:+d}"
+
+
+class LocationAccess(models.Model):
+    """Which locations (stores) a user may see and act on: a list, or all of them.
+
+    Read by ``inventory.access`` (the one place that turns it into querysets). A user without
+    a row sees no location's data (safe default); superusers and holders of the
+    ``inventory.view_all_locations`` permission (the ops manager role) see all whatever this
+    row says.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="location_access"
+    )
+    all_locations = models.BooleanField(
+        default=False, help_text="Every location, present and future (the list is ignored)."
+    )
+    locations = models.ManyToManyField(Location, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = "location access"
+        verbose_name_plural = "location access"
+        ordering = ["user_id"]
+        permissions = [("view_all_locations", "Can see and act on every location")]
+
+    def __str__(self) -> str:
+        return f"location access of user {self.user_id}"
