@@ -9,7 +9,11 @@ DEMO_SEED ?= 7
 DEMO_BACKFILL_DAYS ?= 60
 PORT ?= 8000
 
-.PHONY: venv demo demo-data serve test lint format online-retail clean-demo bench
+.PHONY: venv demo demo-data serve serve-prod test lint format online-retail clean-demo bench
+
+# DEBUG defaults to off (production); the developer targets ask for it (the test suite does so
+# in tests/settings.py). An environment that sets DEBUG itself wins.
+demo-data serve online-retail bench: export DEBUG ?= true
 
 # (Re)install when requirements.txt changes; a fresh clone creates the virtualenv here.
 $(VENV)/.installed: requirements.txt
@@ -27,6 +31,7 @@ demo-data: venv
 	$(BIN)/python manage.py import_retail $(DEMO_DIR)
 	$(BIN)/python manage.py detect_anomalies --last-days $(DEMO_BACKFILL_DAYS)
 	$(BIN)/python manage.py setup_schedules
+	$(BIN)/python manage.py setup_roles
 	$(BIN)/python manage.py ensure_admin --username admin --reset
 
 serve: venv
@@ -64,3 +69,30 @@ SIZE ?= S
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/shelfwatch_bench
 bench: venv
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py bench --size $(SIZE) $(BENCH_ARGS)
+
+# The production configuration on this machine (docs/DEPLOYMENT.md): DEBUG off, gunicorn with
+# whitenoise, one Celery worker and one beat (deploy/Procfile, run by honcho) against PostgreSQL
+# and Redis; plain HTTP on 127.0.0.1, so the HTTPS settings stay off. The database is created
+# if missing; migrate, setup_schedules and collectstatic run first, as a release would.
+PROD_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/shelfwatch
+PROD_BROKER_URL ?= redis://127.0.0.1:6379/0
+PROD_CACHE_URL ?= redis://127.0.0.1:6379/1
+serve-prod: export DEBUG = false
+serve-prod: export DATABASE_URL = $(PROD_DATABASE_URL)
+serve-prod: export CELERY_BROKER_URL = $(PROD_BROKER_URL)
+serve-prod: export SHELFWATCH_CACHE_URL = $(PROD_CACHE_URL)
+serve-prod: export PATH := $(CURDIR)/$(BIN):$(PATH)
+serve-prod: export ALLOWED_HOSTS ?= 127.0.0.1,localhost
+serve-prod: export GUNICORN_BIND_HOST ?= 127.0.0.1
+serve-prod: export WEB_CONCURRENCY ?= 2
+serve-prod: export PORT := $(PORT)
+serve-prod: export STATIC_ROOT ?= $(CURDIR)/var/staticfiles
+serve-prod: venv
+	@test -n "$$SECRET_KEY" || echo "SECRET_KEY unset: using a throwaway key (sessions end when this stops)"
+	$(BIN)/python deploy/createdb.py
+	export SECRET_KEY=$${SECRET_KEY:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))')}; \
+	$(BIN)/python manage.py migrate --noinput && \
+	$(BIN)/python manage.py setup_schedules && \
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0 && \
+	echo "Admin: http://127.0.0.1:$(PORT)/admin/   Health: http://127.0.0.1:$(PORT)/health/" && \
+	$(BIN)/honcho --procfile deploy/Procfile --app-root . start --port $(PORT)

@@ -15,6 +15,7 @@ from anomalies.services.leases import (
     detection_runs_reap,
     run_queue_seconds,
 )
+from anomalies.services.retention import anomalies_prune
 from anomalies.services.runs import (
     DetectionRunInProgress,
     detection_chunk_execute,
@@ -109,3 +110,15 @@ def wake_snoozed_task(today: str | None = None) -> dict:
     day = dt.date.fromisoformat(today) if today else timezone.localdate()
     report = anomalies_wake_snoozed(today=day)
     return {"today": day.isoformat(), "reopened": report.changed_ids}
+
+
+@shared_task(name="anomalies.prune_retention")
+def prune_retention_task() -> dict:
+    """Delete anomalies closed longer ago than ``SHELFWATCH_RETENTION_DAYS`` (with their
+    activity, outcomes and notification log) and expired sessions. Returns the counts."""
+    report = anomalies_prune()
+    return {
+        "cutoff": report.cutoff.isoformat(),
+        "deleted": report.deleted,
+        "sessions": report.sessions,
+    }

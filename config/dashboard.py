@@ -2,15 +2,21 @@
 
 A thin view: the numbers come from ``outcomes.services.dashboard_summary``; this module only
 formats them for tiles and turns the series into the JSON the page's Chart.js charts read
-(Chart.js is served from ``static/vendor/chartjs``: no network access needed).
+(Chart.js is served from ``static/vendor/chartjs``: no network access needed). The summary is
+reused from the shared cache for ``SHELFWATCH_DASHBOARD_CACHE_SECONDS`` (it scans every anomaly
+of the window: seconds at a million), one entry per user, day and window.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -193,18 +199,54 @@ def _type_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def dashboard_summary_cached(
+    *,
+    today: dt.date,
+    days: int,
+    scope_key: str,
+    compute: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """``compute()`` (a ``dashboard_summary``), reused from the cache for
+    ``SHELFWATCH_DASHBOARD_CACHE_SECONDS`` (0: always computed).
+
+    The entry is keyed by ``scope_key``, ``today`` and ``days``: ``scope_key`` must differ
+    between callers who may see different numbers (the view passes the user's id, so users
+    scoped to different stores never share an entry).
+    """
+    ttl_s = settings.SHELFWATCH_DASHBOARD_CACHE_SECONDS
+    if ttl_s <= 0:
+        return compute()
+    key = f"dashboard:v1:{scope_key}:{today.isoformat()}:{days}"
+    summary = cache.get(key)
+    if summary is None:
+        summary = compute()
+        cache.set(key, summary, ttl_s)
+    return summary
+
+
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     """KPI tiles and charts for the last ``?days=`` days (one of ``DASHBOARD_DAY_CHOICES``).
 
-    Staff only: wrapped in ``admin.site.admin_view`` in ``config/urls.py``.
+    Staff only: wrapped in ``admin.site.admin_view`` in ``config/urls.py``. The numbers are
+    those of the user's stores (``inventory.access``); a user who may not view anomalies is
+    refused.
     """
+    if not request.user.has_perm("anomalies.view_anomaly"):
+        raise PermissionDenied
     try:
         days = int(request.GET.get("days", DEFAULT_DASHBOARD_DAYS))
     except ValueError:
         days = DEFAULT_DASHBOARD_DAYS
     if days not in DASHBOARD_DAY_CHOICES:
         days = DEFAULT_DASHBOARD_DAYS
-    summary = dashboard_summary(today=timezone.localdate(), days=days)
+    today = timezone.localdate()
+    # Keyed per user: the summary counts only the user's stores.
+    summary = dashboard_summary_cached(
+        today=today,
+        days=days,
+        scope_key=f"user:{request.user.pk}",
+        compute=lambda: dashboard_summary(today=today, days=days, user=request.user),
+    )
     context = {
         **admin.site.each_context(request),
         "title": "ShelfWatch dashboard",

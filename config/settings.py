@@ -7,7 +7,8 @@ value they cannot parse (``DEBUG=Flase`` is an error, not silently true).
 - ``DATABASE_URL``: default ``sqlite:///<project>/db.sqlite3`` so a fresh clone just runs.
 - ``CELERY_BROKER_URL``: unset means tasks run eagerly, in-process.
 - ``SECRET_KEY``: a development default that is refused when ``DEBUG`` is off.
-- ``DEBUG``: default on (the zero-setup default is a developer's machine).
+- ``DEBUG``: default off; development asks for it (the Makefile's demo targets and the test
+  settings set ``DEBUG=true``). Production: ``deploy/production.env.example``, docs/DEPLOYMENT.md.
 - ``SHELFWATCH_LAB``: default on; ``false`` leaves the offline tooling (``lab``) out of production.
 """
 
@@ -77,11 +78,14 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 _DEV_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY)
 if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off (on a developer's machine: DEBUG=true; "
+        "production: docs/DEPLOYMENT.md)"
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -118,6 +122,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+if not DEBUG:
+    # Static files from the web process itself, right after SecurityMiddleware as whitenoise
+    # asks: with DEBUG off nothing else serves them (docs/DEPLOYMENT.md). With DEBUG on,
+    # runserver serves them from the source folders.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "config.urls"
 
@@ -174,9 +183,71 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 # Project static files, among them vendored JS (Chart.js) so admin charts work offline.
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Production (DEBUG off): hashed, compressed file names from `collectstatic` (whitenoise serves
+# them with far-future cache headers). It needs `collectstatic` to have run, so a process with
+# DEBUG off on uncollected files (the benchmark's server) turns it off with
+# SHELFWATCH_STATIC_MANIFEST=false.
+SHELFWATCH_STATIC_MANIFEST = env_bool("SHELFWATCH_STATIC_MANIFEST", not DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if SHELFWATCH_STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Production: HTTPS, proxy, cache (issue 12; docs/DEPLOYMENT.md) --------------------------
+# Each off by default (a laptop serves plain HTTP); deploy/production.env.example turns them on,
+# and `manage.py check --deploy` with it reports no issue.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# The load balancer's health probe often speaks plain HTTP to the instance: answer it there.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+
+
+def _proxy_ssl_header(raw: list[str]) -> tuple[str, str] | None:
+    """``SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https`` -> the (META key, value) pair
+    Django expects; unset or empty -> None. Raises ``ImproperlyConfigured`` on another shape."""
+    if not raw:
+        return None
+    if len(raw) != 2 or not raw[0].startswith("HTTP_"):
+        raise ImproperlyConfigured(
+            f"SECURE_PROXY_SSL_HEADER={','.join(raw)!r}: use HTTP_<HEADER>,<value>, e.g. "
+            "HTTP_X_FORWARDED_PROTO,https (only behind a proxy that sets that header itself)"
+        )
+    return (raw[0], raw[1])
+
+
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(env_list("SECURE_PROXY_SSL_HEADER", []))
+
+# A cache shared by every web process (dashboard aggregates, DRF throttles): Redis when
+# SHELFWATCH_CACHE_URL (or REDIS_URL) is set, else this process's memory.
+_CACHE_URL = env_str("SHELFWATCH_CACHE_URL", "") or env_str("REDIS_URL", "")
+if _CACHE_URL and not _CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    # The scheme only: the URL may carry a password.
+    raise ImproperlyConfigured(
+        f"SHELFWATCH_CACHE_URL (or REDIS_URL) {_CACHE_URL.split(':', 1)[0]}:... "
+        "is not a redis:// URL (redis://, rediss://, unix://)"
+    )
+CACHES = {
+    "default": (
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": _CACHE_URL,
+            "KEY_PREFIX": "shelfwatch",
+        }
+        if _CACHE_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
 
 # --- Django REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -184,7 +255,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["common.api_permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -326,3 +397,13 @@ SHELFWATCH_COUNT_MINUTES = env_float("SHELFWATCH_COUNT_MINUTES", 10.0)
 SHELFWATCH_COUNT_COST_PER_HOUR = env_float("SHELFWATCH_COUNT_COST_PER_HOUR", 15.0)
 # Threshold proposals aim at this precision per detector.
 SHELFWATCH_TARGET_PRECISION = env_float("SHELFWATCH_TARGET_PRECISION", 0.8)
+# Dashboard: how long its aggregates are reused from the cache (seconds; 0 = always recompute).
+SHELFWATCH_DASHBOARD_CACHE_SECONDS = env_int("SHELFWATCH_DASHBOARD_CACHE_SECONDS", 120)
+# Health (/health/): unhealthy when enabled detection schedules exist but the latest successful
+# run finished longer ago than this (hours; 0 = never check). A failed notification delivery in
+# the last SHELFWATCH_HEALTH_NOTIFY_FAILURE_HOURS is a warning (still 200).
+SHELFWATCH_HEALTH_MAX_RUN_AGE_HOURS = env_float("SHELFWATCH_HEALTH_MAX_RUN_AGE_HOURS", 36.0)
+SHELFWATCH_HEALTH_NOTIFY_FAILURE_HOURS = env_float("SHELFWATCH_HEALTH_NOTIFY_FAILURE_HOURS", 24.0)
+# Retention: resolved and dismissed anomalies closed longer ago than this (days) are deleted,
+# with their activity log, outcome and notification log (anomalies/services/retention.py).
+SHELFWATCH_RETENTION_DAYS = env_int("SHELFWATCH_RETENTION_DAYS", 400)

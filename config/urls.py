@@ -1,4 +1,4 @@
-"""URL routes: the admin, the versioned API and its OpenAPI schema."""
+"""URL routes: the admin, the versioned API and its OpenAPI schema, the health endpoint."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.dashboard import dashboard_view
+from config.health import health_view
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
@@ -18,4 +19,5 @@ urlpatterns = [
     path("api/v1/", include("outcomes.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("health/", health_view, name="health"),
 ]

@@ -8,22 +8,47 @@ data, location and category filters. (The read-only mixin and the bounded pagina
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from django.contrib import admin
 from django.db.models import Max, QuerySet
 from django.http import HttpRequest
 
 from common.admin import BoundedCountPaginator, ReadOnlyAdminMixin
+from inventory.access import (
+    calendar_events_for_user,
+    daily_sales_for_user,
+    locations_for_user,
+    promotions_for_user,
+    receipts_for_user,
+    stock_adjustments_for_user,
+    stock_levels_for_user,
+)
 from inventory.models import (
     CalendarEvent,
     DailySales,
     Location,
+    LocationAccess,
     Product,
     Promotion,
     Receipt,
     StockAdjustment,
     StockLevel,
 )
+
+
+class StoreScopedAdminMixin:
+    """Changelist, change page, actions and autocomplete show only rows of the user's stores.
+
+    Mix in before ``admin.ModelAdmin`` and set ``scope_for_user`` to the model's selector
+    (``staticmethod(daily_sales_for_user)``...). A row outside the stores is "not found".
+    """
+
+    scope_for_user: Callable[..., QuerySet]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return type(self).scope_for_user(request.user, super().get_queryset(request))
+
 
 # --- shared list filters -----------------------------------------------------------------------
 
@@ -67,7 +92,8 @@ class LocationListFilter(admin.SimpleListFilter):
     field_path = "location"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        return [(str(pk), code) for pk, code in Location.objects.values_list("pk", "code")]
+        locations = locations_for_user(request.user).values_list("pk", "code")
+        return [(str(pk), code) for pk, code in locations]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() and self.value().isdigit():
@@ -108,13 +134,33 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Location)
-class LocationAdmin(admin.ModelAdmin):
+class LocationAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     list_display = ("code", "name")
     search_fields = ("code", "name")
+    scope_for_user = staticmethod(locations_for_user)
+
+
+@admin.register(LocationAccess)
+class LocationAccessAdmin(admin.ModelAdmin):
+    """Which stores each user sees (ops managers and superusers see all without a row)."""
+
+    list_display = ("user", "all_locations", "store_codes")
+    list_select_related = ("user",)
+    list_filter = ("all_locations",)
+    search_fields = ("user__username",)
+    autocomplete_fields = ("user", "locations")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LocationAccess]:
+        return super().get_queryset(request).prefetch_related("locations")
+
+    @admin.display(description="locations")
+    def store_codes(self, obj: LocationAccess) -> str:
+        return "all" if obj.all_locations else ", ".join(loc.code for loc in obj.locations.all())
 
 
 @admin.register(Promotion)
-class PromotionAdmin(admin.ModelAdmin):
+class PromotionAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    scope_for_user = staticmethod(promotions_for_user)
     list_display = ("product", "location", "start_date", "end_date", "discount_pct")
     list_select_related = ("product", "location")
     list_filter = (LocationListFilter,)
@@ -123,7 +169,8 @@ class PromotionAdmin(admin.ModelAdmin):
 
 
 @admin.register(CalendarEvent)
-class CalendarEventAdmin(admin.ModelAdmin):
+class CalendarEventAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    scope_for_user = staticmethod(calendar_events_for_user)
     list_display = ("date", "name", "location", "is_closed")
     list_select_related = ("location",)
     list_filter = ("is_closed", LocationListFilter)
@@ -134,7 +181,7 @@ class CalendarEventAdmin(admin.ModelAdmin):
 # --- imported fact tables ----------------------------------------------------------------------
 
 
-class ImportedFactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ImportedFactAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only view of an imported fact table with millions of rows.
 
     No full COUNT(*) (bounded paginator, no full result count, no facets), no date hierarchy,
@@ -167,6 +214,7 @@ class ImportedFactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(DailySales)
 class DailySalesAdmin(ImportedFactAdmin):
+    scope_for_user = staticmethod(daily_sales_for_user)
     list_display = (
         "date",
         "sku",
@@ -180,17 +228,21 @@ class DailySalesAdmin(ImportedFactAdmin):
 
 @admin.register(StockLevel)
 class StockLevelAdmin(ImportedFactAdmin):
+    scope_for_user = staticmethod(stock_levels_for_user)
     list_display = ("date", "sku", "product_name", "location_code", "on_hand")
 
 
 @admin.register(Receipt)
 class ReceiptAdmin(ImportedFactAdmin):
+    scope_for_user = staticmethod(receipts_for_user)
     list_display = ("date", "sku", "product_name", "location_code", "units")
 
 
 @admin.register(StockAdjustment)
-class StockAdjustmentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class StockAdjustmentAdmin(StoreScopedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Book-stock corrections to physical counts; written only by recording a cycle count."""
+
+    scope_for_user = staticmethod(stock_adjustments_for_user)
 
     list_display = (
         "date",

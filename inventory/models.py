@@ -117,6 +117,46 @@ class DailySales(models.Model):
         return f"{self.product_id}@{self.location_id} {self.date}: {self.units_sold}"
 
 
+class PricePoint(models.Model):
+    """A unit price a SKU sold at on a day somewhere in the chain, outside any promotion.
+
+    Derived data, chain-wide (no location): one row per (date, product, price in pence). The
+    price detector learns each SKU's price points from it, so that a quantity or customer tier
+    seen at any store is known at every store whatever the detection chunk (issue 11). Filled
+    from line-level imports (every line's own unit price: tier prices that a daily average
+    would mix) and, at the start of every detection run, from the daily sales of the days not
+    yet covered (``inventory.importing.price_points``). Rows are never updated; a re-imported
+    past day keeps the points it had.
+    """
+
+    # Chain-wide and written in bulk: no index or database constraint of its own (the key's
+    # product column is not its prefix; a product's rows are looked up only on delete).
+    product = models.ForeignKey(
+        Product,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    date = models.DateField()
+    price_pence = models.IntegerField(
+        help_text="Unit price in the currency's smallest unit (pence, cents), rounded."
+    )
+
+    class Meta:
+        ordering = ["date", "product_id", "price_pence"]
+        constraints = [
+            # The natural key; its date prefix serves detection's `date BETWEEN` window load
+            # and the refresh's MAX(date).
+            models.UniqueConstraint(
+                fields=["date", "product", "price_pence"], name="pricepoint_unique_date_product"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product_id} {self.date}: {self.price_pence}"
+
+
 class StockLevel(models.Model):
     """Book stock (on-hand according to the system) of one SKU at one location at end of day."""
 
@@ -340,3 +380,30 @@ class StockAdjustment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.product_id}@{self.location_id} {self.date}: {self.delta:+d}"
+
+
+class LocationAccess(models.Model):
+    """Which locations (stores) a user may see and act on: a list, or all of them.
+
+    Read by ``inventory.access`` (the one place that turns it into querysets). A user without
+    a row sees no location's data (safe default); superusers and holders of the
+    ``inventory.view_all_locations`` permission (the ops manager role) see all whatever this
+    row says.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="location_access"
+    )
+    all_locations = models.BooleanField(
+        default=False, help_text="Every location, present and future (the list is ignored)."
+    )
+    locations = models.ManyToManyField(Location, blank=True, related_name="+")
+
+    class Meta:
+        verbose_name = "location access"
+        verbose_name_plural = "location access"
+        ordering = ["user_id"]
+        permissions = [("view_all_locations", "Can see and act on every location")]
+
+    def __str__(self) -> str:
+        return f"location access of user {self.user_id}"

@@ -28,6 +28,7 @@ import pandas as pd
 
 from anomalies.detectors import REGISTRY
 from anomalies.detectors.fdr import FDR_Q_DEFAULT
+from anomalies.detectors.price_levels import price_points_from_sales
 from anomalies.services.loading import HISTORY_DAYS, DetectionFrames
 from anomalies.services.runs import findings_fdr_control, run_detectors
 from inventory.importing import BundleError, bundle_parse
@@ -145,20 +146,24 @@ def bundle_data_load(*, directory: Path) -> BundleData:
     if calendar is None or calendar.empty:
         calendar = pd.DataFrame(columns=["date", "location", "event", "is_closed"])
     calendar = ids(calendar, ["date", "event", "is_closed"], True).rename(columns={"event": "name"})
+    sales = by_date(sales)
+    promotions = promotions.astype(
+        {"start_date": "datetime64[ns]", "end_date": "datetime64[ns]", "discount_pct": float}
+    )
     return BundleData(
         products=products[["sku", "name", "category", "unit_price", "unit_cost"]].astype(
             {"unit_price": float, "unit_cost": float}
         ),
         locations=locations[["code", "name"]],
-        sales=by_date(sales),
+        sales=sales,
         stock=stock,
         receipts=by_date(receipts.astype({"units": "int64"})),
-        promotions=promotions.astype(
-            {"start_date": "datetime64[ns]", "end_date": "datetime64[ns]", "discount_pct": float}
-        ),
+        promotions=promotions,
         calendar=calendar[["date", "location_id", "name", "is_closed"]].astype(
             {"date": "datetime64[ns]", "is_closed": bool}
         ),
+        # As an import and the first detection run would store them (inventory.PricePoint).
+        price_points=price_points_from_sales(sales, promotions),
     )
 
 

@@ -8,7 +8,10 @@ What is sent, per enabled channel:
   else ``SHELFWATCH_NOTIFY_UNACKNOWLEDGED_HOURS``, 24) after they were raised (``created_at``),
   of at least the channel's minimum severity;
 
-restricted to the channel's locations (none = all). Child anomalies grouped under a root cause
+restricted to the channel's locations (none = all). Channels are ops-level configuration: only
+the ops manager and admin roles may see, add or change them (model permissions), so the
+recipients of a channel are chosen by someone who sees every store, and its ``locations`` are
+the store scope of what it posts. Child anomalies grouped under a root cause
 (``parent`` set) are not announced on their own: their parent is. Only ``open`` anomalies are
 announced: acknowledged, snoozed and closed ones are being (or have been) dealt with.
 

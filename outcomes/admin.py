@@ -18,8 +18,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from anomalies.selectors import anomalies_for_user
 from common.admin import ReadOnlyAdminMixin
-from inventory.admin import LocationListFilter
+from inventory.access import locations_for_user
+from inventory.admin import LocationListFilter, StoreScopedAdminMixin
 from inventory.models import Location
 from outcomes.models import (
     CycleCount,
@@ -29,6 +31,7 @@ from outcomes.models import (
     ProposalStatus,
     ThresholdProposal,
 )
+from outcomes.selectors import cycle_counts_for_user, missed_anomalies_for_user, outcomes_for_user
 from outcomes.services import (
     CycleCountError,
     ProposalError,
@@ -43,7 +46,8 @@ from outcomes.services import (
 
 
 @admin.register(Outcome)
-class OutcomeAdmin(admin.ModelAdmin):
+class OutcomeAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
+    scope_for_user = staticmethod(outcomes_for_user)
     list_display = (
         "anomaly",
         "verdict",
@@ -70,6 +74,11 @@ class OutcomeAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Outcome | None = None) -> tuple:
         # An outcome belongs to its anomaly for good.
         return (*self.readonly_fields, "anomaly") if obj is not None else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "anomaly":  # only anomalies of the user's stores can be chosen
+            kwargs["queryset"] = anomalies_for_user(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Outcome, form, change: bool) -> None:
         saved = outcome_record(
@@ -118,8 +127,10 @@ class CycleCountForm(forms.ModelForm):
 
 
 @admin.register(CycleCount)
-class CycleCountAdmin(admin.ModelAdmin):
+class CycleCountAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     """The count list: filter by store, highest priority first, export the store's sheet."""
+
+    scope_for_user = staticmethod(cycle_counts_for_user)
 
     form = CycleCountForm
     list_display = (
@@ -315,8 +326,10 @@ class CycleCountAdmin(admin.ModelAdmin):
 
 
 @admin.register(MissedAnomaly)
-class MissedAnomalyAdmin(admin.ModelAdmin):
+class MissedAnomalyAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
     """Problems staff found that no detector reported; they lower the recall estimate."""
+
+    scope_for_user = staticmethod(missed_anomalies_for_user)
 
     list_display = (
         "anomaly_type",
@@ -339,6 +352,11 @@ class MissedAnomalyAdmin(admin.ModelAdmin):
         ("reported_by", "reported_at"),
     )
     readonly_fields = ("reported_by", "reported_at")
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "location":  # reports only for the user's stores
+            kwargs["queryset"] = locations_for_user(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: MissedAnomaly, form, change: bool) -> None:
         if change:

@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
@@ -40,13 +41,15 @@ from anomalies.models import (
     DismissReason,
     Severity,
 )
+from anomalies.selectors import (
+    anomalies_for_user,
+    anomaly_activities_for_user,
+    detection_day_summary_expressions_for_user,
+)
 from anomalies.services.charts import anomaly_chart_data
 from anomalies.services.context import anomaly_recent_activity
-from anomalies.services.runs import (
-    DetectionDaySummary,
-    detection_day_summary_expressions,
-    detection_day_summary_from,
-)
+from anomalies.services.export import anomalies_export_csv
+from anomalies.services.runs import DetectionDaySummary, detection_day_summary_from
 from anomalies.services.triage import (
     TransitionError,
     TransitionReport,
@@ -131,7 +134,7 @@ class AnomalyChangeList(ChangeList):
         return (
             super()
             .get_queryset(request, exclude_parameters)
-            .annotate(**detection_day_summary_expressions())
+            .annotate(**detection_day_summary_expressions_for_user(request.user))
         )
 
 
@@ -183,6 +186,7 @@ class AnomalyAdmin(admin.ModelAdmin):
         "dismiss_false_positive",
         "dismiss_expected",
         "request_cycle_counts",
+        "export_csv",
     )
     fieldsets = (
         (
@@ -261,8 +265,9 @@ class AnomalyAdmin(admin.ModelAdmin):
         # The changelist applies list_select_related only when this queryset selects nothing,
         # so select its columns here (an assignee query per row otherwise). The change page
         # reads the same three; its run costs one query of its own rather than a join of the
-        # run's JSON into every changelist row.
-        return super().get_queryset(request).select_related(*self.list_select_related)
+        # run's JSON into every changelist row. Only the anomalies of the user's stores.
+        queryset = super().get_queryset(request).select_related(*self.list_select_related)
+        return anomalies_for_user(request.user, queryset)
 
     def get_changelist(self, request: HttpRequest, **kwargs) -> type[ChangeList]:
         return AnomalyChangeList
@@ -316,7 +321,7 @@ class AnomalyAdmin(admin.ModelAdmin):
 
     def note_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """POST target of the change page's "Add a note" form; back to the change page."""
-        anomaly = get_object_or_404(Anomaly, pk=object_id)
+        anomaly = get_object_or_404(self.get_queryset(request), pk=object_id)
         if request.method != "POST" or not self.has_change_permission(request, anomaly):
             raise PermissionDenied
         form = AnomalyNoteForm(request.POST)
@@ -417,6 +422,14 @@ class AnomalyAdmin(admin.ModelAdmin):
         return pretty_json(obj.details)
 
     # actions: each calls the bulk triage service and reports counts
+
+    @admin.action(description="Export CSV (the selected anomalies)", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        name = f"anomalies-{timezone.localdate():%Y-%m-%d}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["X-Rows"] = str(anomalies_export_csv(out=response, queryset=queryset))
+        return response
 
     def _report(self, request: HttpRequest, run) -> None:
         """Run ``run()`` (a bulk triage service) and tell the user what it changed.
@@ -536,3 +549,6 @@ class AnomalyActivityAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("=anomaly__id", "actor__username", "note")
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AnomalyActivity]:
+        return anomaly_activities_for_user(request.user, super().get_queryset(request))

@@ -28,6 +28,7 @@ from anomalies.api.serializers import (
 )
 from anomalies.filters import AnomalyFilterSet, DetectionRunFilterSet
 from anomalies.models import Anomaly, DetectionRun
+from anomalies.selectors import anomalies_for_user, detection_runs_for_user
 from anomalies.services.runs import (
     DetectionEnqueueError,
     DetectionError,
@@ -90,6 +91,16 @@ class AnomalyViewSet(ReadOnlyModelViewSet):
     filter_backends = [DjangoFilterBackend]  # no ?ordering: the cursor needs a fixed order
     pagination_class = AnomalyCursorPagination
     lookup_value_regex = r"\d+"
+    required_permissions = {
+        **dict.fromkeys(
+            ("acknowledge", "resolve", "dismiss", "snooze", "unsnooze", "note", "assign"),
+            ("anomalies.change_anomaly",),
+        ),
+        "activity": ("anomalies.view_anomaly", "anomalies.view_anomalyactivity"),
+    }
+
+    def get_queryset(self):
+        return anomalies_for_user(self.request.user, super().get_queryset())
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, TransitionError):
@@ -203,6 +214,11 @@ class DetectionRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gene
     serializer_class = DetectionRunSerializer
     filterset_class = DetectionRunFilterSet
     ordering_fields = ["as_of", "created_at"]
+    # Runs are chain-wide: anyone with the view permission lists them; POST needs
+    # anomalies.add_detectionrun (the ops manager role).
+
+    def get_queryset(self):
+        return detection_runs_for_user(self.request.user, super().get_queryset())
 
     @extend_schema(
         request=DetectionRunRequestSerializer,
@@ -249,6 +265,9 @@ class AnomalyStatisticsView(GenericAPIView):
     filterset_class = AnomalyFilterSet
     filter_backends = [DjangoFilterBackend]
     pagination_class = None
+
+    def get_queryset(self):
+        return anomalies_for_user(self.request.user, super().get_queryset())
 
     @extend_schema(parameters=[StatisticsQuerySerializer], filters=True)
     def get(self, request: Request) -> Response:

@@ -91,6 +91,9 @@ class DetectionInput:
     adjustments: pd.DataFrame = field(default_factory=lambda: empty_frame(RECEIPT_DTYPES))
     promotions: pd.DataFrame = field(default_factory=lambda: empty_frame(PROMOTION_DTYPES))
     calendar: pd.DataFrame = field(default_factory=lambda: empty_frame(CALENDAR_DTYPES))
+    # Chain-wide price points (PRICE_POINT_DTYPES): the unit prices each SKU sold at on each
+    # day anywhere, outside promotions; only days before ``as_of`` are read.
+    price_points: pd.DataFrame = field(default_factory=lambda: empty_frame(PRICE_POINT_DTYPES))
     currency: str = "£"
     # Builds the grid instead of the frames: a walk-forward backfill cuts each day's grid
     # out of one grid of its whole window (``grid.GridWindow``). It must return what
@@ -132,6 +135,11 @@ PROMOTION_DTYPES: dict[str, str] = {
     "start_date": "datetime64[ns]",
     "end_date": "datetime64[ns]",
     "discount_pct": "float64",
+}
+PRICE_POINT_DTYPES: dict[str, str] = {
+    "product_id": "int64",
+    "date": "datetime64[ns]",
+    "price": "float64",  # unit price, currency units (pounds), rounded to the penny
 }
 CALENDAR_DTYPES: dict[str, str] = {
     "date": "datetime64[ns]",

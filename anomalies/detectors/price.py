@@ -6,7 +6,11 @@ days, put back to the regular scale on promotion days (``price / (1 - discount)`
 on a log scale; a cluster that comes back in ``min_support`` separate runs of days, or is
 held ``persist_days`` days, is a level (the list price, quantity or customer tiers, a new
 standing price); a level recurring in separate runs at one store of the item is one at all its
-stores (a store that rarely sells it knows its price list from the others). The regular
+stores (a store that rarely sells it knows its price list from the others). Beyond the
+stores of the detection chunk, the chain-wide price points (``data.price_points``: every
+line's own price from line-level imports, the daily prices otherwise) widen the range too: a
+price seen in ``chain_min_runs`` separate runs of days anywhere before the as-of day is one of
+the SKU's levels at every store, whatever the chunking. The regular
 price (``products.unit_price``) is always a level, and on a promotion day every level is
 taken at the promotion's discount (the deepest when several cover the day), so the promotion
 price is one of them (promotion days themselves teach no level). A daily average mixing lines
@@ -37,7 +41,8 @@ of one store are candidates in the same direction on the same day, one store-lev
 its p-value is the binomial tail of that many candidates among the items tested.
 
 Inputs: ``data.sales`` (units_sold, unit_price), ``data.products`` (sku, unit_price),
-``data.promotions``. Output: findings frame (``base.FINDING_COLUMNS``) plus ``p_value``
+``data.promotions``, ``data.price_points`` (optional). Output: findings frame
+(``base.FINDING_COLUMNS``) plus ``p_value``
 (float64) and ``tests`` (int64); ``expected_value`` = the nearest normal price that day,
 ``actual_value`` = realized price, ``score`` = |log2 ratio| (1 = double or half),
 ``value_at_risk`` = |realized - expected| x units sold that day. Store-level findings:
@@ -47,6 +52,7 @@ Severity: warning; critical from ``critical_ratio`` (either direction) or ``crit
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +63,7 @@ from .formatting import fmt_count, fmt_date, money
 from .grid import Grid, build_grid
 from .price_levels import (
     LevelFit,
+    chain_hull,
     fit_deviation_pool,
     fit_levels,
     location_sigma,
@@ -91,6 +98,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "nu_prior": 0.1,
     "eps_prior_days": 200,
     "nu_prior_excesses": 20,
+    # Separate runs of days (anywhere in the chain) a price needs to be one of the SKU's chain
+    # price points: one more than ``min_support``, as two stores keying the same x10 by
+    # accident is a coincidence that happens, three is a price list.
+    "chain_min_runs": 3,
     # Ratio (or its inverse) to the nearest normal price from which a finding is critical.
     "critical_ratio": 5.0,
     # Money difference that day from which a finding is critical.
@@ -112,7 +123,7 @@ def detect_price_anomaly(data: DetectionInput, params: dict[str, Any]) -> pd.Dat
     grid = build_grid(data)
     if grid.n_series == 0:
         return _with_tests(empty_findings(), [], [])
-    judged = _judge_today(grid, p)
+    judged = _judge_today(grid, p, data.price_points)
     if judged is None:
         return _with_tests(empty_findings(), [], [])
     j = judged
@@ -156,7 +167,7 @@ class _Judged:
         self.__dict__.update(kw)
 
 
-def _judge_today(grid: Grid, p: dict[str, Any]) -> _Judged | None:
+def _judge_today(grid: Grid, p: dict[str, Any], points: pd.DataFrame) -> _Judged | None:
     """Learn the priced series' levels from their history and judge the as-of day's price.
 
     Two stages keep a run over 100,000 series fast. (1) The location pools (noise σ,
@@ -206,7 +217,7 @@ def _judge_today(grid: Grid, p: dict[str, Any]) -> _Judged | None:
         return None
 
     rows = np.flatnonzero(np.isin(grid.product_id, grid.product_id[screened]))
-    fit = _fit(grid, rows, log_reg, p)
+    fit = _with_chain_levels(_fit(grid, rows, log_reg, p), grid, rows, points, p)
     judged = np.isin(rows, screened) & np.isfinite(fit.lo)
     rows, fit = rows[judged], fit.subset(judged)
     loc = grid.loc_index[rows]
@@ -248,6 +259,22 @@ def _fit(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, Any]) -
         persist_days=p["persist_days"],
         group=np.unique(grid.product_id[rows], return_inverse=True)[1],
     )
+
+
+def _with_chain_levels(
+    fit: LevelFit, grid: Grid, rows: np.ndarray, points: pd.DataFrame, p: dict[str, Any]
+) -> LevelFit:
+    """``fit`` of the series ``rows`` with each normal range widened to its product's
+    chain-wide price points (``chain_hull`` over the grid's history days before ``as_of``)."""
+    if points.empty or not len(rows):
+        return fit
+    products, inverse = np.unique(grid.product_id[rows], return_inverse=True)
+    start = np.datetime64(grid.dates[0], "ns")
+    end = np.datetime64(grid.as_of, "ns")
+    c_lo, c_hi = chain_hull(
+        points, products, start=start, end=end, gap=p["cluster_gap"], min_runs=p["chain_min_runs"]
+    )
+    return replace(fit, lo=np.fmin(fit.lo, c_lo[inverse]), hi=np.fmax(fit.hi, c_hi[inverse]))
 
 
 class _Pool:

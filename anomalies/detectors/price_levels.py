@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from .arrays import MAD_TO_SD, row_nanmedian
 
@@ -347,3 +348,85 @@ def null_p_value(d: np.ndarray, sigma: np.ndarray, eps: np.ndarray, nu: np.ndarr
         tail = np.exp(-d / nu)
     p = (1.0 - eps) * normal + eps * tail
     return np.clip(np.where(d <= 0, 1.0, p), 0.0, 1.0)
+
+
+def price_points_from_sales(sales: pd.DataFrame, promotions: pd.DataFrame) -> pd.DataFrame:
+    """The chain-wide price points of in-memory frames, by the rule the database table
+    follows (``inventory.importing.price_points``): one row per (product, day, price rounded
+    to the penny) with units sold at a positive average price and no promotion of the product
+    covering that location and day.
+
+    ``sales``: ``base.SALES_DTYPES``; ``promotions``: ``base.PROMOTION_DTYPES``. Returns
+    ``base.PRICE_POINT_DTYPES`` columns, sorted by date.
+    """
+    sold = sales[(sales["units_sold"] > 0) & (sales["unit_price"] > 0)]
+    keep = np.ones(len(sold), dtype=bool)
+    if len(promotions) and len(sold):
+        pairs = sold[["product_id", "location_id", "date"]].reset_index(drop=True)
+        pairs["row"] = np.arange(len(pairs))
+        promos = promotions[["product_id", "location_id", "start_date", "end_date"]]
+        for everywhere in (False, True):
+            part = promos[promos["location_id"].isna() == everywhere]
+            on = ["product_id"] if everywhere else ["product_id", "location_id"]
+            if everywhere:
+                part = part.drop(columns="location_id")
+            else:
+                part = part.astype({"location_id": "int64"})
+            hit = pairs.merge(part, on=on)
+            covered = hit["row"][hit["date"].between(hit["start_date"], hit["end_date"])]
+            keep[covered.to_numpy()] = False
+    sold = sold[keep]
+    points = pd.DataFrame(
+        {
+            "product_id": sold["product_id"].to_numpy(dtype="int64"),
+            "date": sold["date"].to_numpy(),
+            "price": np.rint(sold["unit_price"].to_numpy(dtype="float64") * 100) / 100,
+        }
+    ).drop_duplicates(ignore_index=True)
+    return points.sort_values("date", kind="stable", ignore_index=True)
+
+
+def chain_hull(
+    points: pd.DataFrame,
+    product_ids: np.ndarray,
+    *,
+    start: np.datetime64,
+    end: np.datetime64,
+    gap: float,
+    min_runs: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per product of ``product_ids`` (P,), the log-price hull of its chain-wide price points.
+
+    ``points``: ``base.PRICE_POINT_DTYPES``; only days ``start <= date < end`` count. The
+    prices of each product are clustered as in ``fit_levels`` (single linkage, ``gap``); a
+    cluster is a level when it was seen in ``min_runs`` separate runs of days (a price stuck
+    for a week at one store is one run; a tier price comes back). Returns two (P,) arrays, the
+    lowest and highest level, NaN for a product without one.
+    """
+    n = len(product_ids)
+    lo, hi = np.full(n, np.nan), np.full(n, np.nan)
+    if points.empty or not n:
+        return lo, hi
+    dates = points["date"].to_numpy()
+    within = (dates >= start) & (dates < end)
+    prod = points["product_id"].to_numpy()[within]
+    order = np.argsort(product_ids, kind="stable")
+    pos = np.searchsorted(product_ids[order], prod)
+    pos = np.clip(pos, 0, n - 1)
+    known = product_ids[order][pos] == prod
+    key = order[pos][known]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        vals = np.log(points["price"].to_numpy(dtype="float64")[within][known])
+    day = ((dates[within][known] - start) // np.timedelta64(1, "D")).astype("int64")
+    ok = np.isfinite(vals)
+    key, vals, day = key[ok], vals[ok], day[ok]
+    clusters = _Clusters(key, key, day, vals, n, gap=gap, min_support=1, persist_days=np.inf)
+    # Runs of days per cluster, counted along each cluster's own days (a product has several
+    # prices a day across the chain, so the input order would split one cluster's runs).
+    cid = clusters.cid
+    sort = np.lexsort((day, cid))
+    c_s, d_s = cid[sort], day[sort]
+    run_new = np.ones(len(c_s), dtype=bool)
+    run_new[1:] = (c_s[1:] != c_s[:-1]) | (np.diff(d_s) > 1)
+    runs = np.bincount(c_s[run_new], minlength=len(clusters.key))
+    return clusters.hull(runs >= min_runs, np.full(n, np.nan))

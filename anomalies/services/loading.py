@@ -32,6 +32,7 @@ from django.db.models import Max
 
 from anomalies.detectors.base import (
     CALENDAR_DTYPES,
+    PRICE_POINT_DTYPES,
     PROMOTION_DTYPES,
     RECEIPT_DTYPES,
     SALES_DTYPES,
@@ -44,6 +45,7 @@ from inventory.models import (
     CalendarEvent,
     DailySales,
     Location,
+    PricePoint,
     Product,
     Promotion,
     Receipt,
@@ -99,13 +101,14 @@ class DetectionFrames:
     promotions: pd.DataFrame  # PROMOTION_DTYPES
     calendar: pd.DataFrame  # CALENDAR_DTYPES
     adjustments: pd.DataFrame = field(default_factory=lambda: empty_frame(RECEIPT_DTYPES))
+    price_points: pd.DataFrame = field(default_factory=lambda: empty_frame(PRICE_POINT_DTYPES))
     currency: str = "£"
     first_day: dt.date | None = None
     last_day: dt.date | None = None
     _window: tuple[dt.date, GridWindow] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        for name in ("sales", "stock", "receipts", "adjustments"):
+        for name in ("sales", "stock", "receipts", "adjustments", "price_points"):
             frame = getattr(self, name)
             if frame is not None and not frame["date"].is_monotonic_increasing:
                 setattr(self, name, frame.sort_values("date", kind="stable", ignore_index=True))
@@ -176,6 +179,7 @@ class DetectionFrames:
             adjustments=_date_slice(self.adjustments, lo, hi),
             promotions=promos[(promos["end_date"] >= lo) & (promos["start_date"] <= hi)],
             calendar=self.calendar[self.calendar["date"].between(lo, hi)],
+            price_points=_date_slice(self.price_points, lo, hi),
             currency=self.currency,
             grid_factory=grid_factory,
         )
@@ -316,6 +320,16 @@ def _frames_query(
         window + location_params,
         CALENDAR_DTYPES,
     )
+    # Chain-wide (every location's points, whatever the chunk): one row per SKU, day and price.
+    price_points = _facts_frame(
+        f"SELECT CAST(product_id AS BIGINT), date, CAST(price_pence AS DOUBLE PRECISION) / 100 "
+        f"FROM {PricePoint._meta.db_table} WHERE date BETWEEN %s AND %s",
+        window,
+        PRICE_POINT_DTYPES,
+        ("int8", "date", "float8"),
+    )
+    if by_date:
+        price_points = price_points.sort_values("date", kind="stable", ignore_index=True)
     products = _frame(
         f"SELECT id, sku, name, category, CAST(unit_price AS DOUBLE PRECISION), "
         f"CAST(unit_cost AS DOUBLE PRECISION) FROM {Product._meta.db_table}",
@@ -334,6 +348,7 @@ def _frames_query(
         "adjustments": adjustments,
         "promotions": promotions,
         "calendar": calendar,
+        "price_points": price_points,
         "currency": settings.SHELFWATCH_CURRENCY,
     }
 

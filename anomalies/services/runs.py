@@ -75,6 +75,7 @@ from anomalies.services.loading import (
     latest_data_date,
 )
 from anomalies.services.persistence import anomalies_persist
+from inventory.importing.price_points import price_points_refresh
 from inventory.models import Location, StockLevel
 
 logger = logging.getLogger(__name__)
@@ -494,6 +495,8 @@ def detection_run_start(
         raise DetectionError(f"Detection run {run_id} is not pending; it was not executed again.")
     try:
         run = DetectionRun.objects.get(pk=run_id)
+        # Chain-wide price points of the days imported since the last run (cheap: new days).
+        price_points_refresh()
         effective = detector_settings()
         run.settings = {name: effective[name] for name in run.detectors}
         run.fdr_q = detection_policy_fdr_q()

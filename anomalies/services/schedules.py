@@ -87,6 +87,14 @@ DEFAULT_SCHEDULES: tuple[DefaultSchedule, ...] = (
         description="Digest per location to each enabled notification channel: new critical "
         "anomalies and anomalies left unacknowledged too long (never the same one twice).",
     ),
+    DefaultSchedule(
+        name="Retention: prune closed anomalies and expired sessions (daily 03:15)",
+        minute="15",
+        hour="3",
+        task="anomalies.prune_retention",
+        description="Deletes anomalies resolved or dismissed more than SHELFWATCH_RETENTION_DAYS "
+        "days ago (with their activity log, outcome and notification log) and expired sessions.",
+    ),
 )
 
 

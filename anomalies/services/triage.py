@@ -56,6 +56,7 @@ from anomalies.models import (
     AnomalyStatus,
     DismissReason,
 )
+from inventory.access import location_ids_check
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -190,6 +191,7 @@ class _Row:
     status: str
     assignee_id: int | None
     snoozed_until: dt.date | None
+    location_id: int
 
     @property
     def guard(self) -> tuple[str, int | None, dt.date | None]:
@@ -199,11 +201,11 @@ class _Row:
 def _lock_rows(ids: list[int]) -> dict[int, _Row]:
     """Read (and on PostgreSQL lock, in id order) the triage state of ``ids``."""
     return {
-        pk: _Row(pk, status, assignee_id, snoozed_until)
-        for pk, status, assignee_id, snoozed_until in Anomaly.objects.select_for_update()
+        row[0]: _Row(*row)
+        for row in Anomaly.objects.select_for_update()
         .filter(pk__in=ids)
         .order_by("pk")
-        .values_list("pk", "status", "assignee_id", "snoozed_until")
+        .values_list("pk", "status", "assignee_id", "snoozed_until", "location_id")
     }
 
 
@@ -235,7 +237,8 @@ def _transition(
     ``expected_status`` (when given), in ``allowed_from`` and not refused by ``skip``; UPDATE
     exactly those with ``values``, each guarded by the status, assignee and snooze date it was
     read with; record one activity row per changed anomaly. ``actor=None`` is the system.
-    Raises ``TransitionError`` (and changes nothing) if a guarded UPDATE misses a row.
+    Raises ``TransitionError`` (and changes nothing) if a guarded UPDATE misses a row, and
+    ``PermissionDenied`` (changing nothing) if a locked row is outside the actor's stores.
     """
     report = TransitionReport(verb=verb)
     now = timezone.now()
@@ -243,6 +246,10 @@ def _transition(
     with transaction.atomic():
         for chunk in _batches(sorted(set(anomaly_ids)), BATCH_SIZE_ROWS):
             found = _lock_rows(chunk)
+            if actor is not None:  # re-checked under the lock: access may have changed
+                location_ids_check(
+                    user=actor, location_ids={row.location_id for row in found.values()}
+                )
             changing: list[_Row] = []
             for pk in chunk:
                 row = found.get(pk)
@@ -621,17 +628,26 @@ def anomaly_dismiss(
 def anomaly_note_add(*, anomaly_id: int, actor: User, note: str) -> AnomalyActivity:
     """Add a note to the activity log of an anomaly, in any state; returns the activity row.
 
-    Raises ``ValueError`` for a blank note and ``TransitionError`` for a missing anomaly.
+    Raises ``ValueError`` for a blank note, ``TransitionError`` for a missing anomaly and
+    ``PermissionDenied`` for an anomaly outside the actor's stores.
     """
     text = note.strip()
     if not text:
         raise ValueError("A note cannot be empty.")
-    status = Anomaly.objects.filter(pk=anomaly_id).values_list("status", flat=True).first()
-    if status is None:
-        raise TransitionError(f"Anomaly {anomaly_id} not found.")
-    [activity] = anomaly_activity_record(
-        action=ActivityAction.NOTE,
-        actor=actor,
-        entries=[ActivityEntry(anomaly_id, status, status, text)],
-    )
+    with transaction.atomic():
+        row = (
+            Anomaly.objects.select_for_update()
+            .filter(pk=anomaly_id)
+            .values_list("status", "location_id")
+            .first()
+        )
+        if row is None:
+            raise TransitionError(f"Anomaly {anomaly_id} not found.")
+        status, location_id = row
+        location_ids_check(user=actor, location_ids=[location_id])
+        [activity] = anomaly_activity_record(
+            action=ActivityAction.NOTE,
+            actor=actor,
+            entries=[ActivityEntry(anomaly_id, status, status, text)],
+        )
     return activity

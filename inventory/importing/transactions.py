@@ -37,6 +37,7 @@ from django.db import transaction
 
 from common.bulk import bulk_upsert
 from inventory.importing.errors import BundleError, ErrorLog
+from inventory.importing.price_points import price_points_from_lines
 from inventory.importing.summary import FileSummary, ImportSummary, Progress
 from inventory.importing.validation import (
     INT_MAX,
@@ -302,6 +303,16 @@ def transactions_import(
                 name, "DailySales", len(rows), written, read_seconds + _since(write_started)
             )
         )
+        write_started = time.perf_counter()
+        points = (
+            pd.concat(state.points, ignore_index=True).drop_duplicates()
+            if state.points
+            else pd.DataFrame(columns=["sku", "date", "price"])
+        )
+        added = price_points_from_lines(points)
+        summary.files.append(
+            FileSummary(name, "PricePoint", len(points), added, _since(write_started))
+        )
     summary.seconds = _since(started)
     return summary
 
@@ -320,6 +331,8 @@ class _ReadState:
     daily: list[pd.DataFrame] = field(default_factory=list)
     # (sku, price, sold) -> number of lines with a positive price.
     prices: list[pd.DataFrame] = field(default_factory=list)
+    # Distinct (sku, date, price) of sold lines with a positive price: price points.
+    points: list[pd.DataFrame] = field(default_factory=list)
     # (sku, description) -> number of lines.
     descriptions: list[pd.DataFrame] = field(default_factory=list)
     invoices: set[str] = field(default_factory=set)
@@ -334,6 +347,7 @@ class _ReadState:
         if len(self.daily) >= COMPACT_EVERY_CHUNKS:
             self.daily = [_sum_parts(self.daily, _KEYS, _SUMS)]
             self.prices = [_sum_parts(self.prices, ["sku", "price", "sold"], ["size"])]
+            self.points = [pd.concat(self.points, ignore_index=True).drop_duplicates()]
             if self.descriptions:
                 self.descriptions = [
                     _sum_parts(self.descriptions, ["sku", "description"], ["size"])
@@ -404,6 +418,8 @@ def _read_chunk(
     state.daily.append(aggregate_lines(lines))
 
     priced = lines[lines["price"] > 0]
+    sold_lines = priced[priced["quantity"] > 0]
+    state.points.append(sold_lines[["sku", "date", "price"]].drop_duplicates())
     state.prices.append(
         priced.assign(sold=priced["quantity"] > 0)
         .groupby(["sku", "price", "sold"], as_index=False, sort=False)

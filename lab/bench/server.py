@@ -92,6 +92,8 @@ def gunicorn_server(
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": f"{LOOPBACK},localhost",
         "DB_CONN_MAX_AGE": str(conn_max_age_s),
+        # No collectstatic here: plain static storage, or admin pages fail on the manifest.
+        "SHELFWATCH_STATIC_MANIFEST": "false",
         "LOG_LEVEL": "WARNING",
         **(extra_env or {}),
     }

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from anomalies.api.serializers import DetailSerializer
+from inventory.access import location_ids_check
 from outcomes.api.serializers import (
     CycleCountRecordSerializer,
     CycleCountRequestSerializer,
@@ -27,6 +28,7 @@ from outcomes.api.serializers import (
 )
 from outcomes.filters import CycleCountFilterSet, MissedAnomalyFilterSet, OutcomeFilterSet
 from outcomes.models import CycleCount, MissedAnomaly, Outcome
+from outcomes.selectors import cycle_counts_for_user, missed_anomalies_for_user, outcomes_for_user
 from outcomes.services import (
     CycleCountConflict,
     CycleCountError,
@@ -61,6 +63,11 @@ class OutcomeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericVi
     serializer_class = OutcomeSerializer
     filterset_class = OutcomeFilterSet
     ordering_fields = ["recorded_at", "recovered_value"]
+    # POST records or replaces: it needs both.
+    required_permissions = {"create": ["outcomes.add_outcome", "outcomes.change_outcome"]}
+
+    def get_queryset(self):
+        return outcomes_for_user(self.request.user, super().get_queryset())
 
     @extend_schema(
         request=OutcomeRecordSerializer,
@@ -71,6 +78,7 @@ class OutcomeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericVi
         params = OutcomeRecordSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
+        location_ids_check(user=request.user, location_ids=[data["anomaly"].location_id])
         existed = Outcome.objects.filter(anomaly=data["anomaly"]).exists()
         try:
             outcome = outcome_record(
@@ -105,6 +113,10 @@ class CycleCountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Generi
     filterset_class = CycleCountFilterSet
     filter_backends = [DjangoFilterBackend]  # fixed order: by priority
     lookup_value_regex = r"\d+"
+    required_permissions = dict.fromkeys(("record", "cancel"), ("outcomes.change_cyclecount",))
+
+    def get_queryset(self):
+        return cycle_counts_for_user(self.request.user, super().get_queryset())
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, CycleCountConflict):
@@ -182,7 +194,13 @@ class MissedAnomalyViewSet(
     filterset_class = MissedAnomalyFilterSet
     ordering_fields = ["reported_at", "start_date"]
 
+    def get_queryset(self):
+        return missed_anomalies_for_user(self.request.user, super().get_queryset())
+
     def perform_create(self, serializer: MissedAnomalySerializer) -> None:
+        location_ids_check(
+            user=self.request.user, location_ids=[serializer.validated_data["location"].pk]
+        )
         try:
             serializer.instance = missed_anomaly_report(
                 **serializer.validated_data, actor=self.request.user
@@ -194,6 +212,8 @@ class MissedAnomalyViewSet(
 class _ReportView(GenericAPIView):
     pagination_class = None
     filter_backends: list = []
+    # Reports over anomalies and their outcomes, of the user's stores.
+    required_permissions = {"get": ["anomalies.view_anomaly", "outcomes.view_outcome"]}
 
     def _window(self, request: Request) -> dict:
         params = ReportQuerySerializer(data=request.query_params)
@@ -219,7 +239,7 @@ class EffectivenessView(_ReportView):
     )
     def get(self, request: Request) -> Response:
         try:
-            report = effectiveness_report(**self._window(request))
+            report = effectiveness_report(**self._window(request), user=request.user)
         except ReportError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         return Response(self.get_serializer(report).data)
@@ -236,7 +256,7 @@ class RoiView(_ReportView):
     )
     def get(self, request: Request) -> Response:
         try:
-            report = roi_report(**self._window(request))
+            report = roi_report(**self._window(request), user=request.user)
         except ReportError as exc:
             raise ValidationError({"detail": str(exc)}) from exc
         return Response(self.get_serializer(report).data)

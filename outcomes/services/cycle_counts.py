@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from anomalies.models import Anomaly, AnomalyStatus
 from anomalies.services.triage import TransitionError, anomaly_resolve
+from inventory.access import location_ids_check
 from inventory.models import AdjustmentReason, StockAdjustment, StockLevel
 from outcomes.models import (
     COUNTABLE_TYPES,
@@ -162,8 +163,13 @@ def cycle_counts_request(
     with transaction.atomic():
         anomalies = {
             a.pk: a
-            for a in Anomaly.objects.select_related("product").filter(pk__in=ids).order_by("pk")
+            for a in Anomaly.objects.select_for_update(of=("self",))
+            .select_related("product")
+            .filter(pk__in=ids)
+            .order_by("pk")
         }
+        if actor is not None:  # under the lock: nothing is requested outside their stores
+            location_ids_check(user=actor, location_ids={a.location_id for a in anomalies.values()})
         open_counts = {
             (c.product_id, c.location_id): c
             for c in CycleCount.objects.open().filter(
@@ -376,6 +382,8 @@ def cycle_count_record(
         )
         if count is None:
             raise CycleCountError(f"Cycle count {count_id} not found.")
+        if actor is not None:
+            location_ids_check(user=actor, location_ids=[count.location_id])
         if count.status != CycleCountStatus.REQUESTED:
             raise CycleCountConflict(
                 f"Cycle count {count_id} is {count.status}; it cannot be recorded."
@@ -441,10 +449,20 @@ def _close_finding(*, count: CycleCount, book: int, counted: int, actor: User | 
 
 
 def cycle_counts_cancel(*, count_ids: list[int] | set[int], actor: User | None) -> int:
-    """Cancel the open counts among ``count_ids``; returns how many were cancelled."""
-    return CycleCount.objects.filter(
+    """Cancel the open counts among ``count_ids``; returns how many were cancelled.
+
+    Raises ``PermissionDenied`` (cancelling nothing) if one is outside the actor's stores.
+    """
+    open_counts = CycleCount.objects.filter(
         pk__in=list(count_ids), status=CycleCountStatus.REQUESTED
-    ).update(status=CycleCountStatus.CANCELLED, cancelled_by=actor, cancelled_at=timezone.now())
+    )
+    with transaction.atomic():
+        locked = list(open_counts.select_for_update().values_list("location_id", flat=True))
+        if actor is not None:
+            location_ids_check(user=actor, location_ids=set(locked))
+        return open_counts.update(
+            status=CycleCountStatus.CANCELLED, cancelled_by=actor, cancelled_at=timezone.now()
+        )
 
 
 # --- export ------------------------------------------------------------------------------------

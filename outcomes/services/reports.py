@@ -28,8 +28,10 @@ from django.conf import settings
 from django.db.models import Count, Q, Sum
 
 from anomalies.models import Anomaly, Severity
+from anomalies.selectors import anomalies_for_user
 from outcomes import metrics
 from outcomes.models import CycleCount, MissedAnomaly
+from outcomes.selectors import cycle_counts_for_user, missed_anomalies_for_user
 from outcomes.services.loading import anomaly_frame_load, count_frame_load, miss_frame_load
 
 DEFAULT_REPORT_DAYS = 90
@@ -78,6 +80,26 @@ ROI_TREND_KEYS: tuple[str, ...] = (
 
 class ReportError(ValueError):
     """A report request that makes no sense: end before start, unknown period, too long."""
+
+
+class _Scope:
+    """The rows a report reads: those of ``user``'s stores, or every store when ``None``
+    (commands and tasks)."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+
+    def anomalies(self) -> Any:
+        qs = Anomaly.objects.all()
+        return qs if self.user is None else anomalies_for_user(self.user, qs)
+
+    def counts(self) -> Any:
+        qs = CycleCount.objects.all()
+        return qs if self.user is None else cycle_counts_for_user(self.user, qs)
+
+    def misses(self) -> Any:
+        qs = MissedAnomaly.objects.all()
+        return qs if self.user is None else missed_anomalies_for_user(self.user, qs)
 
 
 def report_window(
@@ -195,7 +217,9 @@ def _effectiveness(
     }
 
 
-def effectiveness_report(*, start: dt.date, end: dt.date, period: str = "month") -> dict[str, Any]:
+def effectiveness_report(
+    *, start: dt.date, end: dt.date, period: str = "month", user: Any = None
+) -> dict[str, Any]:
     """Precision, false-positive rate, response times, resolution rate and recall.
 
     Over anomalies first detected from ``start`` to ``end`` (inclusive), the cycle counts done
@@ -216,16 +240,15 @@ def effectiveness_report(*, start: dt.date, end: dt.date, period: str = "month")
 
     Counts are ints, rates are fractions 0..1, times are hours; ``None`` where undefined.
     Raises ``ReportError`` for an end before the start, a window over ``MAX_REPORT_DAYS`` or
-    an unknown period.
+    an unknown period. With ``user``, only the rows of that user's stores count.
     """
     _check(start, end, period)
+    scope = _Scope(user)
     anomalies = anomaly_frame_load(
-        queryset=Anomaly.objects.filter(first_detected_on__range=(start, end))
+        queryset=scope.anomalies().filter(first_detected_on__range=(start, end))
     )
-    counts = count_frame_load(
-        queryset=CycleCount.objects.filter(counted_at__date__range=(start, end))
-    )
-    misses = miss_frame_load(queryset=MissedAnomaly.objects.filter(start_date__range=(start, end)))
+    counts = count_frame_load(queryset=scope.counts().filter(counted_at__date__range=(start, end)))
+    misses = miss_frame_load(queryset=scope.misses().filter(start_date__range=(start, end)))
     return _effectiveness(anomalies, counts, misses, start=start, end=end, period=period)
 
 
@@ -280,7 +303,9 @@ def _clean_dict(values: dict[str, Any]) -> dict[str, Any]:
     return {key: _clean(value) for key, value in values.items()}
 
 
-def roi_report(*, start: dt.date, end: dt.date, period: str = "month") -> dict[str, Any]:
+def roi_report(
+    *, start: dt.date, end: dt.date, period: str = "month", user: Any = None
+) -> dict[str, Any]:
     """What the outcomes loop was worth from ``start`` to ``end`` (inclusive), by period.
 
     Value counts when it was confirmed (outcome recorded, or the anomaly closed), labour when
@@ -297,25 +322,26 @@ def roi_report(*, start: dt.date, end: dt.date, period: str = "month") -> dict[s
 
     Money in currency units (floats); ``roi`` = net_value / labour_cost, ``None`` without
     labour. Formulas: ``outcomes.metrics.roi_totals``. Raises ``ReportError`` like
-    ``effectiveness_report``.
+    ``effectiveness_report``. With ``user``, only the rows of that user's stores count.
     """
     _check(start, end, period)
+    scope = _Scope(user)
     anomalies = anomaly_frame_load(
-        queryset=Anomaly.objects.filter(
+        queryset=scope.anomalies().filter(
             Q(outcome__recorded_at__date__range=(start, end))
             | Q(outcome__isnull=True, closed_at__date__range=(start, end))
         )
     )
-    counts = count_frame_load(
-        queryset=CycleCount.objects.filter(counted_at__date__range=(start, end))
-    )
+    counts = count_frame_load(queryset=scope.counts().filter(counted_at__date__range=(start, end)))
     return _roi(anomalies, counts, start=start, end=end, period=period)
 
 
 # --- dashboard ---------------------------------------------------------------------------------
 
 
-def dashboard_summary(*, today: dt.date, days: int = DEFAULT_REPORT_DAYS) -> dict[str, Any]:
+def dashboard_summary(
+    *, today: dt.date, days: int = DEFAULT_REPORT_DAYS, user: Any = None
+) -> dict[str, Any]:
     """Everything the admin dashboard shows, for the ``days`` days ending ``today``.
 
     Returns (weekly periods, ``DASHBOARD_PERIOD``)::
@@ -349,33 +375,33 @@ def dashboard_summary(*, today: dt.date, days: int = DEFAULT_REPORT_DAYS) -> dic
 
     ``priority`` per location is the sum of its open counts' priorities (money per day).
     Rates are fractions 0..1, times hours, money floats in currency units; ``None`` where
-    undefined. Seven queries whatever the data size.
+    undefined. Seven queries whatever the data size. With ``user``, only the rows of that
+    user's stores count.
     """
     if days < 1:
         raise ReportError("days must be at least 1.")
     start = today - dt.timedelta(days=days - 1)
     period = DASHBOARD_PERIOD
+    scope = _Scope(user)
 
-    open_rows = Anomaly.objects.open().order_by().values("severity").annotate(n=Count("id"))
+    open_rows = scope.anomalies().open().order_by().values("severity").annotate(n=Count("id"))
     open_by_severity = dict.fromkeys(reversed(Severity.values), 0)
     for row in open_rows:
         open_by_severity[row["severity"]] = row["n"]
-    open_value = Anomaly.objects.open().aggregate(v=Sum("value_at_risk"))["v"]
-    snoozed = Anomaly.objects.filter(status="snoozed").count()
+    open_value = scope.anomalies().open().aggregate(v=Sum("value_at_risk"))["v"]
+    snoozed = scope.anomalies().filter(status="snoozed").count()
 
     anomalies = anomaly_frame_load(
-        queryset=Anomaly.objects.filter(
+        queryset=scope.anomalies().filter(
             Q(first_detected_on__range=(start, today))
             | Q(outcome__recorded_at__date__range=(start, today))
             | Q(closed_at__date__range=(start, today))
         )
     )
     counts = count_frame_load(
-        queryset=CycleCount.objects.filter(counted_at__date__range=(start, today))
+        queryset=scope.counts().filter(counted_at__date__range=(start, today))
     )
-    misses = miss_frame_load(
-        queryset=MissedAnomaly.objects.filter(start_date__range=(start, today))
-    )
+    misses = miss_frame_load(queryset=scope.misses().filter(start_date__range=(start, today)))
     raised = anomalies[_between(anomalies["first_detected_on"], start, today)]
     effectiveness = _effectiveness(raised, counts, misses, start=start, end=today, period=period)
     roi = _roi(anomalies, counts, start=start, end=today, period=period)
@@ -393,7 +419,8 @@ def dashboard_summary(*, today: dt.date, days: int = DEFAULT_REPORT_DAYS) -> dic
         labelled_by_type[anomaly_type] = [int(rows["labelled"].get(p, 0)) for p in period_starts]
 
     pending = (
-        CycleCount.objects.open()
+        scope.counts()
+        .open()
         .order_by("location__code")
         .values("location__code")
         .annotate(n=Count("id"), control=Count("id", filter=Q(is_control=True)), p=Sum("priority"))

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from anomalies.models import Anomaly
+from inventory.models import LocationAccess
 from tests.anomalies.triage_support import DISMISSED, END, RESOLVED, SNOOZED, START
 from tests.factories import AnomalyFactory, LocationFactory, ProductFactory, UserFactory
 
@@ -20,14 +21,20 @@ def admin_client(client, staff_user):
     return client
 
 
+def _everywhere(user):
+    """Store access to every location (triage services re-check the actor's stores)."""
+    LocationAccess.objects.update_or_create(user=user, defaults={"all_locations": True})
+    return user
+
+
 @pytest.fixture
 def actor(db):
-    return UserFactory(username="ops")
+    return _everywhere(UserFactory(username="ops"))
 
 
 @pytest.fixture
 def bob(db):
-    return UserFactory(username="bob")
+    return _everywhere(UserFactory(username="bob"))
 
 
 @pytest.fixture

@@ -108,3 +108,17 @@ def test_changelist_of_100_000_anomalies_runs_the_same_queries(admin_client):
     assert len(queries) == ANOMALY_CHANGELIST_QUERIES, queries
     assert len(listed_ids(response)) == 100
     assert "more than 10000 anomalies" in response.content.decode()
+
+
+def test_store_staff_changelist_pays_one_query_for_its_store_scope(client, staff_user_for):
+    """Store staff: the superuser's queries, plus their permissions (Django's two queries) and
+    one for their store access; the page lists only their store's anomalies."""
+    bulk_anomalies(200)
+    location = Anomaly.objects.order_by("pk").first().location
+    client.force_login(staff_user_for(location))
+
+    response, queries = changelist_queries(client)
+
+    permission_queries = 2  # the user's own and their groups' permissions, loaded once
+    assert len(queries) == ANOMALY_CHANGELIST_QUERIES + permission_queries + 1, queries
+    assert {anomaly.location_id for anomaly in response.context["cl"].result_list} == {location.pk}

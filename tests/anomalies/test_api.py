@@ -16,6 +16,8 @@ from anomalies.models import (
     AnomalyType,
     Severity,
 )
+from common.roles import OPS_MANAGER
+from tests.conftest import grant_role
 from tests.factories import (
     AnomalyFactory,
     LocationFactory,
@@ -64,7 +66,7 @@ def test_anonymous_cannot_act_on_an_anomaly():
 
 
 def test_token_authentication_works():
-    user = UserFactory(username="robot")
+    user = grant_role(UserFactory(username="robot"), OPS_MANAGER)
     token = Token.objects.create(user=user)
     anomaly = AnomalyFactory()
     client = APIClient()

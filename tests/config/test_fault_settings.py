@@ -51,7 +51,7 @@ def test_inconsistent_limits_are_refused_at_start(env, message):
     done = subprocess.run(
         [sys.executable, "-c", "import config.settings"],
         cwd=PROJECT_DIR,
-        env={"PATH": "/usr/bin:/bin", **env},
+        env={"PATH": "/usr/bin:/bin", "DEBUG": "true", **env},
         capture_output=True,
         text=True,
         timeout=60,

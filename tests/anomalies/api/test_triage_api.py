@@ -118,7 +118,7 @@ def test_unsnooze(api_client):
 
 def test_expected_status_turns_a_stale_decision_into_a_409(api_client):
     anomaly = AnomalyFactory()
-    anomaly_acknowledge(anomaly_id=anomaly.pk, actor=UserFactory(username="bob"))
+    anomaly_acknowledge(anomaly_id=anomaly.pk, actor=UserFactory(username="bob", is_superuser=True))
 
     response = act(
         api_client, anomaly, "dismiss", {"reason": "expected", "expected_status": "open"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -209,3 +211,36 @@ def test_short_history_takes_the_noise_of_its_store():
 
     assert 1 not in set(found_noisy.product_id.dropna())
     assert 1 in set(found_steady.product_id.dropna())
+
+
+def _chain_points(product_id: int, price: float, days_ago: list[int]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "product_id": np.full(len(days_ago), product_id, dtype="int64"),
+            "date": [pd.Timestamp(day(n)) for n in days_ago],
+            "price": np.full(len(days_ago), price),
+        }
+    )
+
+
+def test_tier_price_sold_on_separate_days_elsewhere_in_the_chain_is_known():
+    # The store never sold at 1.50, but the chain did (a tier) on three separate days: the
+    # chunk holding this store need not hold the others.
+    data = replace(make_input([priced(1.5)]), price_points=_chain_points(1, 1.5, [20, 12, 5]))
+
+    assert detect_price_anomaly(data, {}).empty
+
+
+def test_price_stuck_for_days_at_one_store_is_not_a_chain_price_point():
+    # 1.50 on ten days in a row somewhere: one run (a mis-key left in place), not a tier.
+    data = replace(
+        make_input([priced(1.5)]), price_points=_chain_points(1, 1.5, list(range(15, 5, -1)))
+    )
+
+    assert len(detect_price_anomaly(data, {})) == 1
+
+
+def test_chain_price_points_of_the_as_of_day_itself_teach_nothing():
+    data = replace(make_input([priced(1.5)]), price_points=_chain_points(1, 1.5, [0, 0, 0]))
+
+    assert len(detect_price_anomaly(data, {})) == 1

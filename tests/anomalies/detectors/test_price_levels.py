@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from anomalies.detectors.price_levels import (
+    chain_hull,
     fit_deviation_pool,
     fit_levels,
     null_p_value,
+    price_points_from_sales,
     quick_hull,
     shrink_sigma,
 )
@@ -113,3 +116,81 @@ def test_deviation_pool_learns_frequent_benign_deviations():
 def test_short_history_takes_mostly_the_pool_noise():
     sigma = shrink_sigma(np.array([0.0, 0.0]), np.array([2, 200]), np.array([0.1, 0.1]), 10)
     assert sigma[0] > 0.09 and sigma[1] < 0.03
+
+
+def _points(rows):
+    return pd.DataFrame(
+        {
+            "product_id": np.array([r[0] for r in rows], dtype="int64"),
+            "date": pd.to_datetime([r[1] for r in rows]),
+            "price": np.array([r[2] for r in rows], dtype=float),
+        }
+    )
+
+
+def test_chain_hull_counts_separate_runs_per_price_across_the_chain():
+    points = _points(
+        [
+            (7, "2026-01-01", 1.0),
+            (7, "2026-01-01", 2.0),  # several prices a day do not split a price's runs
+            (7, "2026-01-02", 2.0),
+            (7, "2026-01-03", 1.0),
+            (7, "2026-01-05", 1.0),
+            (7, "2026-01-03", 2.0),
+            (9, "2026-01-01", 3.0),
+            (9, "2026-01-09", 3.0),
+        ]
+    )
+    lo, hi = chain_hull(
+        points,
+        np.array([9, 7, 8]),
+        start=np.datetime64("2026-01-01", "ns"),
+        end=np.datetime64("2026-01-31", "ns"),
+        gap=0.03,
+        min_runs=3,
+    )
+    # 7: 1.00 in three runs (1, 3, 5) is a level; 2.00 on days 1-3 is one run, not one.
+    assert np.allclose(np.exp(lo[1]), 1.0) and np.allclose(np.exp(hi[1]), 1.0)
+    assert np.isnan(lo[0]) and np.isnan(lo[2])  # 9: two runs only; 8: no points
+
+
+def test_chain_hull_ignores_days_outside_the_window():
+    points = _points([(1, "2026-01-01", 1.0), (1, "2026-01-03", 1.0), (1, "2026-01-05", 1.0)])
+    lo, _ = chain_hull(
+        points,
+        np.array([1]),
+        start=np.datetime64("2026-01-02", "ns"),
+        end=np.datetime64("2026-01-31", "ns"),
+        gap=0.03,
+        min_runs=3,
+    )
+    assert np.isnan(lo[0])
+
+
+def test_price_points_from_sales_leave_out_promotion_days_and_round_to_the_penny():
+    sales = pd.DataFrame(
+        {
+            "product_id": np.array([1, 1, 1, 2], dtype="int64"),
+            "location_id": np.array([1, 2, 1, 1], dtype="int64"),
+            "date": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-02", "2026-01-02"]),
+            "units_sold": np.array([3, 2, 1, 0], dtype="int64"),
+            "units_returned": np.zeros(4, dtype="int64"),
+            "unit_price": [2.504, 1.75, 2.5, 9.0],
+        }
+    )
+    promotions = pd.DataFrame(
+        {
+            "product_id": np.array([1], dtype="int64"),
+            "location_id": pd.array([2], dtype="Int64"),
+            "start_date": pd.to_datetime(["2026-01-01"]),
+            "end_date": pd.to_datetime(["2026-01-01"]),
+            "discount_pct": [30.0],
+        }
+    )
+    points = price_points_from_sales(sales, promotions)
+
+    assert points.to_dict("list") == {
+        "product_id": [1, 1],
+        "date": [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02")],
+        "price": [2.5, 2.5],
+    }
