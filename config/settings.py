@@ -13,6 +13,7 @@ value they cannot parse (``DEBUG=Flase`` is an error, not silently true).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from pathlib import Path
@@ -271,3 +272,12 @@ SHELFWATCH_COUNT_MINUTES = env_float("SHELFWATCH_COUNT_MINUTES", 10.0)
 SHELFWATCH_COUNT_COST_PER_HOUR = env_float("SHELFWATCH_COUNT_COST_PER_HOUR", 15.0)
 # Threshold proposals aim at this precision per detector.
 SHELFWATCH_TARGET_PRECISION = env_float("SHELFWATCH_TARGET_PRECISION", 0.8)
+# Importers: dates outside SHELFWATCH_DATE_MIN .. today + SHELFWATCH_DATE_MAX_AHEAD_DAYS are
+# refused as implausible (a 9999-12-31 typo would otherwise break every detection run).
+try:
+    SHELFWATCH_DATE_MIN = dt.date.fromisoformat(env_str("SHELFWATCH_DATE_MIN", "1990-01-01"))
+except ValueError as exc:
+    raise ImproperlyConfigured("SHELFWATCH_DATE_MIN is not a date (YYYY-MM-DD)") from exc
+SHELFWATCH_DATE_MAX_AHEAD_DAYS = env_int("SHELFWATCH_DATE_MAX_AHEAD_DAYS", 366)
+if SHELFWATCH_DATE_MAX_AHEAD_DAYS < 0:
+    raise ImproperlyConfigured("SHELFWATCH_DATE_MAX_AHEAD_DAYS must not be negative")

@@ -377,8 +377,9 @@ def test_errors_of_several_files_are_collected_and_capped_per_file(tmp_path):
     messages = raised.value.messages
     assert messages[0] == "sales.csv:2: units: 'x1' is not an integer"
     assert messages[19] == "sales.csv:21: units: 'x20' is not an integer"
-    assert messages[20] == "sales.csv: ... and 5 more error(s)"
+    assert messages[20] == "sales.csv: ... and 5 more error(s); 25 bad rows in all"
     assert messages[21:] == ["inventory.csv:2: on_hand: '1.5' is not an integer"]
+    assert (raised.value.bad_rows, raised.value.file_errors) == (26, 0)
 
 
 def test_line_numbers_count_blank_lines(tmp_path):
