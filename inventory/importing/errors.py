@@ -103,9 +103,10 @@ class ErrorLog:
             self._pending = 0
 
     def add(self, message: str, *, line: int = 0, order: int = 0) -> None:
-        """Record one error; ``line`` 0 means the whole file."""
+        """Record one error; ``line`` 0 means the whole file (the header, line 1, is not a
+        row either)."""
         self.total += 1
-        if line:
+        if line > 1:
             self._note_lines(np.array([line]))
         else:
             self.file_errors += 1

@@ -120,7 +120,7 @@ def header_problems(name: str, header: list[str]) -> list[str]:
         seen.setdefault(column, []).append(position)
     return [
         f"{name}:1: {column}: named {len(places)} times in the header (columns "
-        f"{', '.join(map(str, places))})"
+        f"{', '.join(map(str, places[:-1]))} and {places[-1]})"
         for column, places in seen.items()
         if len(places) > 1 and column
     ]
@@ -214,6 +214,9 @@ def log_parser_error(
         log.add(f"{name}:{line}: expected {expected} fields, saw {saw}", line=line)
     else:
         reason = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+        if reason.startswith("EOF inside string"):
+            # pandas's "row" is not a line of the file: say what is wrong instead.
+            reason = "a quoted field is not closed before the end of the file"
         log.add(f"{name}: cannot be parsed as CSV ({reason})")
 
 
@@ -310,3 +313,14 @@ def _ahead(items: Iterator[T], depth: int) -> Iterator[T]:
     finally:
         stop.set()
         reader.join()
+
+
+def decompression_problem(exc: BaseException) -> str:
+    """Words a ``DECOMPRESSION_ERRORS`` error of reading a compressed file."""
+    if isinstance(exc, EOFError):
+        return f"compressed data ends early: the file is truncated ({exc})"
+    if isinstance(exc, gzip.BadGzipFile):
+        return f"not a valid gzip file ({exc})"
+    if isinstance(exc, zipfile.BadZipFile):
+        return f"not a valid zip file ({exc})"
+    return f"cannot be decompressed or read ({exc})"
