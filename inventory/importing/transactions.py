@@ -18,8 +18,13 @@ returned), category from the mapping. Missing locations are created with code = 
 products and locations are not modified. Daily rows of the (SKU, location, day) keys in the
 file are replaced, so re-importing a file changes nothing.
 
-Malformed values (quantity not an integer, unparsable price or timestamp, over-long codes)
-raise ``BundleError`` with ``file:line: column: message`` and nothing is written. Lines
+Malformed input raises ``BundleError`` with ``file:line: column: message`` (or ``file:
+message``) and nothing is written: a damaged compressed file (truncated, not compressed, bad
+CRC), a column named twice in the header, a line with more fields than the header, a quantity
+not written as an integer (digits with an optional sign), an unparsable price or timestamp, a
+timestamp outside the plausible dates (``validation.plausible_dates``), a NUL character, an
+over-long code, or a location code that differs only in case from a stored one or another in
+the file (SKUs are case-sensitive: ``85123a`` and ``85123A`` are two products). Lines
 excluded on purpose (listed SKUs, blank SKU or location, zero quantity) are counted by
 reason in the summary.
 """
@@ -222,9 +227,10 @@ def transactions_import(
     read, lines excluded by reason, and rows per table (``written`` = created products and
     locations, inserted or changed daily rows).
 
-    Raises ``BundleError`` (``file:line: column: message``, the first 20 problems and a count
-    of the rest) when a mapped column is missing or a kept line has a malformed value; then
-    nothing is written.
+    Raises ``BundleError`` (``file:line: column: message``, the first 20 problems, a count of
+    the rest and of the bad rows) when the file is unreadable or its header bad, a mapped
+    column is missing or a kept line is malformed (see the module docstring); then nothing is
+    written.
     """
     started = time.perf_counter()
     path = Path(path)
