@@ -14,6 +14,7 @@ value they cannot parse (``DEBUG=Flase`` is an error, not silently true).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 from pathlib import Path
@@ -407,3 +408,12 @@ SHELFWATCH_HEALTH_NOTIFY_FAILURE_HOURS = env_float("SHELFWATCH_HEALTH_NOTIFY_FAI
 # Retention: resolved and dismissed anomalies closed longer ago than this (days) are deleted,
 # with their activity log, outcome and notification log (anomalies/services/retention.py).
 SHELFWATCH_RETENTION_DAYS = env_int("SHELFWATCH_RETENTION_DAYS", 400)
+# Importers: dates outside SHELFWATCH_DATE_MIN .. today + SHELFWATCH_DATE_MAX_AHEAD_DAYS are
+# refused as implausible (a 9999-12-31 typo would otherwise break every detection run).
+try:
+    SHELFWATCH_DATE_MIN = dt.date.fromisoformat(env_str("SHELFWATCH_DATE_MIN", "1990-01-01"))
+except ValueError as exc:
+    raise ImproperlyConfigured("SHELFWATCH_DATE_MIN is not a date (YYYY-MM-DD)") from exc
+SHELFWATCH_DATE_MAX_AHEAD_DAYS = env_int("SHELFWATCH_DATE_MAX_AHEAD_DAYS", 366)
+if SHELFWATCH_DATE_MAX_AHEAD_DAYS < 0:
+    raise ImproperlyConfigured("SHELFWATCH_DATE_MAX_AHEAD_DAYS must not be negative")

@@ -240,7 +240,12 @@ class Receipt(models.Model):
 
 
 class Promotion(models.Model):
-    """A price promotion of one SKU over a date range, at one location or (blank) all."""
+    """A price promotion of one SKU over a date range, at one location or (blank) all.
+
+    Promotions of a SKU may overlap (two campaigns starting the same day: a week at 20 % and
+    a weekend at 25 %); on a day several cover at a location (its own and all-location ones),
+    the deepest discount applies. The same promotion twice is refused.
+    """
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="promotions")
     location = models.ForeignKey(
@@ -259,14 +264,14 @@ class Promotion(models.Model):
         ordering = ["-start_date", "product_id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["product", "location", "start_date"],
+                fields=["product", "location", "start_date", "end_date", "discount_pct"],
                 condition=Q(location__isnull=False),
-                name="promotion_unique_product_location_start",
+                name="promotion_unique_terms",
             ),
             models.UniqueConstraint(
-                fields=["product", "start_date"],
+                fields=["product", "start_date", "end_date", "discount_pct"],
                 condition=Q(location__isnull=True),
-                name="promotion_unique_product_start_all_locations",
+                name="promotion_unique_terms_all_locations",
             ),
             models.CheckConstraint(
                 condition=Q(end_date__gte=models.F("start_date")), name="promotion_end_after_start"

@@ -53,8 +53,8 @@ def _bundle_files(directory: Path) -> list[str]:
     return [name for name in (*REQUIRED_FILES, *OPTIONAL_FILES) if (directory / name).is_file()]
 
 
-def _ordered_messages(names: list[str], errors: dict[str, list[str]]) -> list[str]:
-    return [message for name in names for message in errors.get(name, [])]
+def _bundle_error(names: list[str], errors: dict[str, ErrorLog]) -> BundleError:
+    return BundleError.from_logs(errors[name] for name in names if name in errors)
 
 
 def bundle_import(*, directory: Path, progress: Progress | None = None) -> ImportSummary:
@@ -74,9 +74,11 @@ def bundle_import(*, directory: Path, progress: Progress | None = None) -> Impor
     chunks of ``CHUNK_ROWS`` rows, plus 12 bytes a fact row for the repeated-key check and
     the whole receipts file, whose repeated keys are summed) whatever the size of the files.
 
-    Raises ``BundleError`` listing every problem found (missing file or column, unparsable or
-    out-of-range value, unknown SKU or location, duplicate key rows, negative sales) with
-    ``file:line: column: message``; then nothing has been written.
+    Raises ``BundleError`` listing every problem found (missing or unreadable file, a column
+    missing or named twice, unparsable, implausible or out-of-range value, a NUL character,
+    unknown SKU or location, a location code differing only in case from another, duplicate
+    key rows, negative sales) with ``file:line: column: message``, and counting the bad rows;
+    then nothing has been written.
     """
     started = time.perf_counter()
     directory = Path(directory)
@@ -102,7 +104,7 @@ def bundle_import(*, directory: Path, progress: Progress | None = None) -> Impor
         errors.update(fact_errors)
         if errors:
             # Inside the atomic block: whatever was written is rolled back.
-            raise BundleError(_ordered_messages(names, errors))
+            raise _bundle_error(names, errors)
         for name in ("calendar.csv", "promotions.csv"):
             if name in small:
                 summary.files.append(_small_file_write(name, small[name], progress))
@@ -177,9 +179,9 @@ def bundle_parse(*, directory: Path) -> dict[str, pd.DataFrame]:
         chunks = _fact_chunks(spec, directory / name, log, codes, plan=None, keep_frames=True)
         parts = [chunk.frame for chunk in chunks if chunk.frame is not None]
         if log:
-            errors[name] = log.messages()
+            errors[name] = log
         elif parts:
             frames[name] = pd.concat(parts, ignore_index=True)
     if errors:
-        raise BundleError(_ordered_messages(names, errors))
+        raise _bundle_error(names, errors)
     return frames

@@ -2,8 +2,18 @@
 and checked first, and written inside the bundle's transaction.
 
 Products and locations are upserted on their natural keys (``sku``, ``code``) with
-``bulk_upsert``; calendar events and promotions have partial unique constraints (a blank
-location means every location) and are upserted by matching keys in Python.
+``bulk_upsert``; calendar events have partial unique constraints (a blank location means every
+location) and are upserted by matching keys in Python.
+
+Promotions may overlap (two campaigns of one SKU starting the same day: a week at 20 % off and
+a weekend at 25 %); on a day several cover, the deepest discount applies (the detectors' rule).
+The file replaces the stored promotions of each (SKU, location, start date) it names, so a
+campaign shortened or re-priced in the file is updated and importing it twice changes nothing;
+the same promotion twice in the file is an error.
+
+SKUs are case-sensitive: ``85123a`` and ``85123A`` are two products (real catalogues use case
+for variants: the Online Retail file prices 112 such pairs apart). A location code that differs
+only in case from a stored one or another in the file is refused: that is a typo, not a store.
 """
 
 from __future__ import annotations
@@ -18,8 +28,8 @@ from pathlib import Path
 import pandas as pd
 
 from common.bulk import bulk_upsert
-from inventory.importing.errors import ErrorLog
-from inventory.importing.reading import read_csv_strings
+from inventory.importing.errors import ErrorLog, shown
+from inventory.importing.reading import csv_layout, read_csv_strings
 from inventory.importing.summary import FileSummary, Progress
 from inventory.importing.validation import SheetValidator, strip_strings
 from inventory.models import CalendarEvent, Location, Product, Promotion
@@ -30,6 +40,8 @@ DISCOUNT_FIELD_MAX = 1000
 DISCOUNT_PCT_MAX = 100
 # Calendar events whose name contains this (case-insensitive) mark the store closed.
 CLOSED_MARKER = "closed"
+# Ids per DELETE (below SQLite's bound on query parameters).
+DELETE_BATCH_ROWS = 500
 
 
 def _parse_products(sheet: SheetValidator, _skus: pd.Index, _locations: pd.Index) -> pd.DataFrame:
@@ -46,7 +58,7 @@ def _parse_products(sheet: SheetValidator, _skus: pd.Index, _locations: pd.Index
     return frame
 
 
-def _parse_locations(sheet: SheetValidator, _skus: pd.Index, _locations: pd.Index) -> pd.DataFrame:
+def _parse_locations(sheet: SheetValidator, _skus: pd.Index, stored: pd.Index) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "code": sheet.text("code", max_length=64),
@@ -54,7 +66,36 @@ def _parse_locations(sheet: SheetValidator, _skus: pd.Index, _locations: pd.Inde
         }
     )
     sheet.duplicates(frame[["code"]], what="code")
+    _refuse_case_variants(sheet, frame["code"], stored)
     return frame
+
+
+def case_variants(codes: pd.Series, stored: pd.Index) -> pd.Series:
+    """Per code of ``codes`` (NaN = bad, skipped) that differs only in case from a code in
+    ``stored`` or from an earlier different code of ``codes``: that other code (else NaN)."""
+    known = pd.Series(stored.to_numpy(dtype=object), dtype=object)
+    known = known.groupby(known.str.casefold().to_numpy(), sort=False).first()
+    usable = codes.dropna()
+    folded = usable.str.casefold()
+    earlier = usable.groupby(folded.to_numpy(), sort=False).transform("first")
+    other = folded.map(known).where(lambda found: found.notna(), earlier)
+    # A code stored as it is stays valid, even beside stored case variants of it.
+    clash = other.notna() & (other != usable) & ~usable.isin(stored)
+    return other[clash].reindex(codes.index)
+
+
+def _refuse_case_variants(sheet: SheetValidator, codes: pd.Series, stored: pd.Index) -> None:
+    other = case_variants(codes, stored)
+    stored_set = set(stored)
+    sheet.report(
+        other.notna(),
+        "code",
+        lambda i: (
+            f"location {shown(codes[i])} differs only in case from "
+            f"{'stored location' if other[i] in stored_set else 'location'} {shown(other[i])} "
+            "(codes are case-sensitive)"
+        ),
+    )
 
 
 def _parse_calendar(sheet: SheetValidator, _skus: pd.Index, locations: pd.Index) -> pd.DataFrame:
@@ -86,17 +127,24 @@ def _parse_promotions(sheet: SheetValidator, skus: pd.Index, locations: pd.Index
     sheet.report(
         frame["discount_pct"] > DISCOUNT_PCT_MAX,
         "discount_pct",
-        lambda i: f"{raw_discount[i]!r} is not between 0 and {DISCOUNT_PCT_MAX}",
+        lambda i: f"{shown(raw_discount[i])} is not between 0 and {DISCOUNT_PCT_MAX}",
     )
     raw_start = strip_strings(sheet.frame["start_date"])
     raw_end = strip_strings(sheet.frame["end_date"])
     sheet.report(
         frame["end_date"] < frame["start_date"],
         "end_date",
-        lambda i: f"{raw_end[i]!r} is before start_date {raw_start[i]!r}",
+        lambda i: f"{shown(raw_end[i])} is before start_date {shown(raw_start[i])}",
     )
-    sheet.duplicates(frame[["sku", "location", "start_date"]], what="sku, location, start_date")
+    sheet.duplicates(
+        frame[list(PROMOTION_FIELDS)],
+        what=", ".join(PROMOTION_FIELDS),
+    )
     return frame
+
+
+# A promotion is these values; the same values twice in a file is one promotion twice.
+PROMOTION_FIELDS = ("sku", "location", "start_date", "end_date", "discount_pct")
 
 
 _SMALL_FILES: dict[str, dict] = {
@@ -125,28 +173,34 @@ def _small_file_parse(
 ) -> _Parsed | None:
     started = time.perf_counter()
     spec = _SMALL_FILES[name]
-    raw = read_csv_strings(path, name, log, required=spec["required"])
+    layout = csv_layout(path)
+    raw = read_csv_strings(path, name, log, required=spec["required"], layout=layout)
     if raw is None:
         return None
-    sheet = SheetValidator(log, raw[[c for c in raw.columns if c in spec["required"]]])
+    sheet = SheetValidator(
+        log,
+        raw[[c for c in raw.columns if c in spec["required"]]],
+        record_starts=None if layout is None else layout.record_starts,
+    )
+    sheet.refuse_nul()
     frame = spec["parse"](sheet, skus, locations)
     return _Parsed(frame, len(raw), time.perf_counter() - started)
 
 
 def _small_files_parse(
     directory: Path, names: list[str], skus: pd.Index, locations: pd.Index
-) -> tuple[dict[str, _Parsed], dict[str, list[str]], pd.Index, pd.Index]:
-    """Parse the small files in ``names``; return the parsed ones, the errors per file, and
-    the SKUs and location codes known (database plus bundle)."""
+) -> tuple[dict[str, _Parsed], dict[str, ErrorLog], pd.Index, pd.Index]:
+    """Parse the small files in ``names``; return the parsed ones, the error log of each file
+    with errors, and the SKUs and location codes known (database plus bundle)."""
     parsed: dict[str, _Parsed] = {}
-    errors: dict[str, list[str]] = {}
+    errors: dict[str, ErrorLog] = {}
     for name in ("products.csv", "locations.csv", "calendar.csv", "promotions.csv"):
         if name not in names:
             continue
         log = ErrorLog(name)
         item = _small_file_parse(name, directory / name, log, skus, locations)
         if log:
-            errors[name] = log.messages()
+            errors[name] = log
         elif item is not None:
             parsed[name] = item
         # Later files may refer to the codes of this bundle, even when some rows are bad.
@@ -226,39 +280,53 @@ def _write_calendar(frame: pd.DataFrame, progress) -> tuple[type, int]:
 
 
 def _write_promotions(frame: pd.DataFrame, progress) -> tuple[type, int]:
+    """Replace the stored promotions of each (product, location, start date) of the file by
+    the file's, unless they are the same already."""
     rows = _with_ids(frame)
-    existing = {
-        (promo.product_id, promo.location_id, promo.start_date): promo
-        for promo in Promotion.objects.filter(
-            start_date__gte=_as_date(rows["start_date"].min()),
-            start_date__lte=_as_date(rows["start_date"].max()),
-        )
-    }
-    incoming = [
-        Promotion(
+    incoming: dict[tuple, list[Promotion]] = {}
+    for product_id, location_id, start, end, discount in zip(
+        rows["product_id"],
+        rows["location_id"],
+        rows["start_date"],
+        rows["end_date"],
+        rows["discount_pct"],
+        strict=True,
+    ):
+        promo = Promotion(
             product_id=int(product_id),
             location_id=_optional_id(location_id),
             start_date=_as_date(start),
             end_date=_as_date(end),
             discount_pct=Decimal(f"{discount:.{DISCOUNT_DECIMALS}f}"),
         )
-        for product_id, location_id, start, end, discount in zip(
-            rows["product_id"],
-            rows["location_id"],
-            rows["start_date"],
-            rows["end_date"],
-            rows["discount_pct"],
-            strict=True,
-        )
+        incoming.setdefault(_promotion_key(promo), []).append(promo)
+    stored: dict[tuple, list[Promotion]] = {}
+    for promo in Promotion.objects.filter(
+        start_date__gte=_as_date(rows["start_date"].min()),
+        start_date__lte=_as_date(rows["start_date"].max()),
+    ).order_by("pk"):
+        stored.setdefault(_promotion_key(promo), []).append(promo)
+    replaced = [
+        key
+        for key, promos in incoming.items()
+        if _promotion_terms(promos) != _promotion_terms(stored.get(key, []))
     ]
-    return Promotion, _upsert_small(
-        Promotion,
-        incoming,
-        existing,
-        ("product_id", "location_id", "start_date"),
-        ["end_date", "discount_pct"],
-        progress,
-    )
+    old = [promo.pk for key in replaced for promo in stored.get(key, [])]
+    for start in range(0, len(old), DELETE_BATCH_ROWS):
+        Promotion.objects.filter(pk__in=old[start : start + DELETE_BATCH_ROWS]).delete()
+    new = [promo for key in replaced for promo in incoming[key]]
+    Promotion.objects.bulk_create(new, batch_size=1000)
+    if progress:
+        progress(len(rows), len(rows))
+    return Promotion, len(new)
+
+
+def _promotion_key(promo: Promotion) -> tuple:
+    return (promo.product_id, promo.location_id, promo.start_date)
+
+
+def _promotion_terms(promos: list[Promotion]) -> list[tuple]:
+    return sorted((promo.end_date, promo.discount_pct) for promo in promos)
 
 
 def _upsert_small(model, incoming, existing, key, update_fields, progress) -> int:

@@ -34,7 +34,7 @@ from inventory.importing.plan import (
     _WritePlan,
     _written_columns,
 )
-from inventory.importing.reading import _ahead, _count_lines, _csv_chunks
+from inventory.importing.reading import _ahead, _count_lines, _csv_chunks, csv_layout
 from inventory.importing.summary import FileSummary, Progress
 from inventory.importing.validation import SheetValidator
 
@@ -68,10 +68,15 @@ def _fact_chunks(
     wanted = set(spec.required) | set(spec.optional)
     keys = _KeySet()
     held: list[dict[str, np.ndarray]] = []
+    layout = csv_layout(path)
+    record_starts = None if layout is None else layout.record_starts
     for lines, raw in _csv_chunks(
-        path, spec.name, log, required=spec.required, chunk_rows=chunk_rows
+        path, spec.name, log, required=spec.required, chunk_rows=chunk_rows, layout=layout
     ):
-        sheet = SheetValidator(log, raw[[c for c in raw.columns if c in wanted]])
+        sheet = SheetValidator(
+            log, raw[[c for c in raw.columns if c in wanted]], record_starts=record_starts
+        )
+        sheet.refuse_nul()
         rows = _fact_rows(spec, sheet, codes)
         if spec.sum_repeats:
             held.append(rows)
@@ -105,11 +110,11 @@ def _facts_import(
     *,
     write: bool,
     progress: Progress | None,
-) -> tuple[list[FileSummary], dict[str, list[str]]]:
+) -> tuple[list[FileSummary], dict[str, ErrorLog]]:
     """Stream the fact ``files`` in turn: check every chunk and, when ``write``, store the
     chunks as long as no error has been found. The reader thread goes on to the next file
     while the last chunks of a file are stored. Returns a summary per file without errors
-    and the error messages per file."""
+    and the error log of each file with errors."""
     logs = {spec.name: ErrorLog(spec.name) for spec, _path in files}
     # Looked up before anything is written: the days each location held before the import.
     plans = {
@@ -153,5 +158,5 @@ def _facts_import(
             if progress:
                 total = totals[spec.name]
                 progress(spec.name, min(done, total), total)
-    errors = {name: log.messages() for name, log in logs.items() if log}
+    errors = {name: log for name, log in logs.items() if log}
     return [entry for entry in summaries if entry.name not in errors], errors

@@ -18,8 +18,13 @@ returned), category from the mapping. Missing locations are created with code = 
 products and locations are not modified. Daily rows of the (SKU, location, day) keys in the
 file are replaced, so re-importing a file changes nothing.
 
-Malformed values (quantity not an integer, unparsable price or timestamp, over-long codes)
-raise ``BundleError`` with ``file:line: column: message`` and nothing is written. Lines
+Malformed input raises ``BundleError`` with ``file:line: column: message`` (or ``file:
+message``) and nothing is written: a damaged compressed file (truncated, not compressed, bad
+CRC), a column named twice in the header, a line with more fields than the header, a quantity
+not written as an integer (digits with an optional sign), an unparsable price or timestamp, a
+timestamp outside the plausible dates (``validation.plausible_dates``), a NUL character, an
+over-long code, or a location code that differs only in case from a stored one or another in
+the file (SKUs are case-sensitive: ``85123a`` and ``85123A`` are two products). Lines
 excluded on purpose (listed SKUs, blank SKU or location, zero quantity) are counted by
 reason in the summary.
 """
@@ -36,13 +41,24 @@ import pandas as pd
 from django.db import transaction
 
 from common.bulk import bulk_upsert
-from inventory.importing.errors import BundleError, ErrorLog
+from inventory.importing.errors import BundleError, ErrorLog, shown
+from inventory.importing.master_data import case_variants
 from inventory.importing.price_points import price_points_from_lines
+from inventory.importing.reading import (
+    DECOMPRESSION_ERRORS,
+    CsvLayout,
+    csv_layout,
+    decompression_problem,
+    header_problems,
+    log_parser_error,
+)
 from inventory.importing.summary import FileSummary, ImportSummary, Progress
 from inventory.importing.validation import (
     INT_MAX,
     PRICE_DECIMALS,
     SheetValidator,
+    implausible_date_message,
+    plausible_dates,
     strip_strings,
 )
 from inventory.models import DailySales, Location, Product
@@ -212,56 +228,27 @@ def transactions_import(
     read, lines excluded by reason, and rows per table (``written`` = created products and
     locations, inserted or changed daily rows).
 
-    Raises ``BundleError`` (``file:line: column: message``, the first 20 problems and a count
-    of the rest) when a mapped column is missing or a kept line has a malformed value; then
-    nothing is written.
+    Raises ``BundleError`` (``file:line: column: message``, the first 20 problems, a count of
+    the rest and of the bad rows) when the file is unreadable or its header bad, a mapped
+    column is missing or a kept line is malformed (see the module docstring); then nothing is
+    written.
     """
     started = time.perf_counter()
     path = Path(path)
     name = path.name
-    log = ErrorLog(name)
     if not path.is_file():
         raise BundleError([f"{name}: file not found ({path})"])
-    try:
-        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
-    except pd.errors.EmptyDataError as exc:
-        raise BundleError([f"{name}: file is empty (a header row is required)"]) from exc
-    except UnicodeDecodeError as exc:
-        raise BundleError([f"{name}: not UTF-8 text ({exc.reason})"]) from exc
-    header = [str(column).strip() for column in header]
-    absent = [column for column in mapping.columns if column not in header]
-    if absent:
-        raise BundleError([f"{name}: missing column(s): {', '.join(absent)}"])
-
-    state = _ReadState(excluded_upper={code.upper() for code in mapping.exclude_skus})
-    reader = pd.read_csv(
-        path,
-        dtype=str,
-        keep_default_na=False,
-        skip_blank_lines=False,
-        encoding="utf-8-sig",
-        index_col=False,
-        usecols=lambda column: column.strip() in mapping.columns,
-        chunksize=chunk_lines,
-    )
-    try:
-        with reader, warnings.catch_warnings():
-            # pandas only warns when the first data row is longer than the header.
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            for chunk in reader:
-                chunk.columns = [column.strip() for column in chunk.columns]
-                _read_chunk(chunk, mapping, log, state)
-                state.compact()
-                if progress:
-                    progress(f"{name} read", state.lines_read, 0)
-    except pd.errors.ParserWarning as exc:
-        raise BundleError([f"{name}:2: more fields than the header"]) from exc
-    except UnicodeDecodeError as exc:
-        raise BundleError([f"{name}: not UTF-8 text ({exc.reason})"]) from exc
-    except pd.errors.ParserError as exc:
-        raise BundleError([f"{name}: cannot be parsed as CSV ({exc})"]) from exc
+    layout = _checked_layout(path, name, mapping)
+    state, log = _read_file(path, name, mapping, layout, progress, chunk_lines)
+    if log and layout is not None and layout.first_line:
+        # Report physical lines: pandas numbers records, and a quoted field may span lines.
+        full = _layout_or_none(path)
+        if full is not None and full.record_starts is not None:
+            state, log = _read_file(path, name, mapping, full, progress, chunk_lines)
+    if not log:
+        _check_location_case(name, mapping, state, log)
     if log:
-        raise BundleError(log.messages())
+        raise BundleError.from_logs([log])
     read_seconds = time.perf_counter() - started
 
     daily = combine_daily(state.daily)
@@ -317,6 +304,118 @@ def transactions_import(
     return summary
 
 
+def _layout_or_none(path: Path) -> CsvLayout | None:
+    try:
+        return csv_layout(path, scan=True)
+    except DECOMPRESSION_ERRORS:
+        return None
+
+
+def _checked_layout(path: Path, name: str, mapping: TransactionMapping) -> CsvLayout | None:
+    """The file's header and first row, checked: readable, not empty, no column named twice,
+    every mapped column present, a first row no longer than the header. Raises
+    ``BundleError`` (``file: message``)."""
+    try:
+        header = pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns
+        layout = csv_layout(path, scan=False)
+    except pd.errors.EmptyDataError as exc:
+        raise BundleError([f"{name}: file is empty (a header row is required)"]) from exc
+    except UnicodeDecodeError as exc:
+        raise BundleError([f"{name}: not UTF-8 text ({exc.reason})"]) from exc
+    except pd.errors.ParserError as exc:
+        log = ErrorLog(name)
+        log_parser_error(name, log, exc, None)
+        raise BundleError.from_logs([log]) from exc
+    except DECOMPRESSION_ERRORS as exc:
+        raise BundleError([f"{name}: {decompression_problem(exc)}"]) from exc
+    names = layout.header if layout is not None else [str(column).strip() for column in header]
+    problems = header_problems(name, names)
+    if problems:
+        raise BundleError(problems)
+    absent = [column for column in mapping.columns if column not in names]
+    if absent:
+        raise BundleError([f"{name}: missing column(s): {', '.join(absent)}"])
+    if layout is not None and layout.first_width > len(names):
+        line, saw = layout.first_line, layout.first_width
+        raise BundleError([f"{name}:{line}: expected {len(names)} fields, saw {saw}"])
+    return layout
+
+
+def _read_file(
+    path: Path,
+    name: str,
+    mapping: TransactionMapping,
+    layout: CsvLayout | None,
+    progress: Progress | None,
+    chunk_lines: int,
+) -> tuple[_ReadState, ErrorLog]:
+    """Read and check every line in chunks; the partial sums and the errors. A line with more
+    fields than the header is an error (every field is read, not only the mapped ones)."""
+    log = ErrorLog(name)
+    state = _ReadState(excluded_upper={code.upper() for code in mapping.exclude_skus})
+    record_starts = None if layout is None else layout.record_starts
+    try:
+        with warnings.catch_warnings():
+            # pandas only warns when the first data row is longer than the header.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            reader = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
+                encoding="utf-8-sig",
+                index_col=False,
+                chunksize=chunk_lines,
+            )
+            with reader:
+                for chunk in reader:
+                    chunk.columns = [str(column).strip() for column in chunk.columns]
+                    _read_chunk(chunk[mapping.columns], mapping, log, state, record_starts)
+                    state.compact()
+                    if progress:
+                        progress(f"{name} read", state.lines_read, 0)
+    except pd.errors.ParserWarning:
+        log.add(f"{name}:2: more fields than the header", line=2)
+    except UnicodeDecodeError as exc:
+        log.add(f"{name}: not UTF-8 text ({exc.reason})")
+    except pd.errors.ParserError as exc:
+        log_parser_error(name, log, exc, layout)
+    except DECOMPRESSION_ERRORS as exc:
+        log.add(f"{name}: {decompression_problem(exc)}")
+    return state, log
+
+
+def _check_location_case(
+    name: str, mapping: TransactionMapping, state: _ReadState, log: ErrorLog
+) -> None:
+    """Log each location code of the file that differs only in case from a stored one or
+    from another code of the file (on the first line it appears on)."""
+    stored = pd.Index(Location.objects.values_list("code", flat=True), dtype=object)
+    if not mapping.location_col:
+        other = case_variants(pd.Series([mapping.default_location], dtype=object), stored)
+        if other.notna().any():
+            log.add(
+                f"{name}: default location {shown(mapping.default_location)} differs only in "
+                f"case from stored location {shown(other.iloc[0])} (codes are case-sensitive)"
+            )
+        return
+    firsts = sorted(state.location_lines.items(), key=lambda item: item[1])
+    codes = pd.Series([code for code, _line in firsts], dtype=object)
+    lines = np.array([line for _code, line in firsts], dtype=np.int64)
+    other = case_variants(codes, stored)
+    clash = np.flatnonzero(other.notna().to_numpy())
+    stored_set = set(stored)
+    log.add_lines(
+        lines[clash],
+        0,
+        lambda i: (
+            f"{mapping.location_col}: location {shown(codes.iloc[clash[i]])} differs only in "
+            f"case from {'stored location' if other.iloc[clash[i]] in stored_set else 'location'}"
+            f" {shown(other.iloc[clash[i]])} (codes are case-sensitive)"
+        ),
+    )
+
+
 def _since(started: float) -> float:
     return time.perf_counter() - started
 
@@ -336,6 +435,8 @@ class _ReadState:
     # (sku, description) -> number of lines.
     descriptions: list[pd.DataFrame] = field(default_factory=list)
     invoices: set[str] = field(default_factory=set)
+    # Location code -> the first line it is on (the case check names it).
+    location_lines: dict[str, int] = field(default_factory=dict)
 
     def exclude(self, reason: str, count: int) -> None:
         if count:
@@ -359,13 +460,18 @@ def _sum_parts(parts: list[pd.DataFrame], keys: list[str], sums: list[str]) -> p
 
 
 def _read_chunk(
-    chunk: pd.DataFrame, mapping: TransactionMapping, log: ErrorLog, state: _ReadState
+    chunk: pd.DataFrame,
+    mapping: TransactionMapping,
+    log: ErrorLog,
+    state: _ReadState,
+    record_starts: np.ndarray | None = None,
 ) -> None:
-    """Validate one chunk, count exclusions and add its partial sums to ``state``."""
+    """Validate one chunk, count exclusions and add its partial sums to ``state``.
+    ``record_starts``: see ``CsvLayout``."""
     state.lines_read += len(chunk)
     if mapping.invoice_col:
         state.invoices.update(strip_strings(chunk[mapping.invoice_col]).unique())
-    sheet = SheetValidator(log, chunk)
+    sheet = SheetValidator(log, chunk, record_starts=record_starts)
     sku = strip_strings(chunk[mapping.sku_col])
     blank_line = (chunk == "").all(axis=1)
     state.exclude("blank line", blank_line.sum())
@@ -383,8 +489,13 @@ def _read_chunk(
         blank_location = pd.Series(False, index=chunk.index)
     keep = ~(blank_line | blank_sku | listed | blank_location)
     if not keep.all():
-        sheet = SheetValidator(log, chunk[keep])
+        sheet = SheetValidator(log, chunk[keep], record_starts=record_starts)
     sku, location = sku[keep], location[keep]
+    sheet.refuse_nul()
+    if mapping.location_col:
+        at = pd.Series(sheet.lines.to_numpy(), index=location.to_numpy())
+        for code, line in at.groupby(level=0, sort=False).first().items():
+            state.location_lines.setdefault(code, int(line))
 
     sheet.text(mapping.sku_col, max_length=CODE_MAX_LENGTH)
     if mapping.location_col:
@@ -397,20 +508,27 @@ def _read_chunk(
     sheet.report(
         stamp.isna(),
         mapping.timestamp_col,
-        lambda i: f"{raw_time[i]!r} is not a timestamp{expected}",
+        lambda i: f"{shown(raw_time[i])} is not a timestamp{expected}",
+    )
+    if stamp.dt.tz is not None:
+        stamp = stamp.dt.tz_localize(None)  # the local day as written in the file
+    first, last = plausible_dates()
+    day = stamp.dt.normalize()
+    sheet.report(
+        (day < pd.Timestamp(first)) | (day > pd.Timestamp(last)),
+        mapping.timestamp_col,
+        lambda i: f"{shown(raw_time[i])} {implausible_date_message(first, last)}",
     )
     if log:
         return  # keep validating later chunks (to report errors), stop aggregating
 
     zero = quantity == 0
     state.exclude("zero quantity", zero.sum())
-    if stamp.dt.tz is not None:
-        stamp = stamp.dt.tz_localize(None)  # the local day as written in the file
     lines = pd.DataFrame(
         {
             "sku": sku,
             "location": location,
-            "date": stamp.dt.normalize(),
+            "date": day,
             "quantity": quantity.astype("int64"),
             "price": price,
         }

@@ -4,6 +4,11 @@ chunk of one) into typed columns, logging every bad value with its line and colu
 Each check runs once per distinct value of a column and is then spread to the rows: columns of
 codes, dates and quantities repeat a few thousand values over millions of rows. The bounds
 below are those of the model fields the values are stored in.
+
+Rules every column follows: a cell holding a NUL character is refused (PostgreSQL cannot store
+it, SQLite would); integers are written as digits with an optional sign (``1e3``, ``1.0`` and
+``1,000`` are refused, not read as numbers); dates lie within the plausible range of
+``plausible_dates``; values quoted in messages are cut to ``SHOWN_VALUE_MAX_CHARS``.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
+from django.utils import timezone
 
-from inventory.importing.errors import ErrorLog
+from inventory.importing.errors import ErrorLog, shown
 
 # Bounds of a Django IntegerField (32-bit on every backend we support).
 INT_MIN = -(2**31)
@@ -28,6 +35,42 @@ PRICE_DECIMALS = 4
 _FIRST_DAY = (dt.date(1, 1, 1) - dt.date(1970, 1, 1)).days
 _LAST_DAY = (dt.date(9999, 12, 31) - dt.date(1970, 1, 1)).days
 _NO_DAY = np.iinfo(np.int64).min
+_EPOCH = dt.date(1970, 1, 1)
+# An integer cell: ASCII digits with an optional sign, nothing else.
+INTEGER_PATTERN = r"[+-]?[0-9]+"
+NUL = "\x00"
+
+
+def plausible_dates() -> tuple[dt.date, dt.date]:
+    """The first and last date an import accepts: ``SHELFWATCH_DATE_MIN`` and today plus
+    ``SHELFWATCH_DATE_MAX_AHEAD_DAYS`` (in the current time zone)."""
+    ahead = dt.timedelta(days=settings.SHELFWATCH_DATE_MAX_AHEAD_DAYS)
+    return settings.SHELFWATCH_DATE_MIN, timezone.localdate() + ahead
+
+
+def implausible_date_message(first: dt.date, last: dt.date) -> str:
+    """The end of the message of a date outside ``first``..``last``."""
+    return (
+        f"is outside the plausible dates {first.isoformat()}..{last.isoformat()} "
+        "(SHELFWATCH_DATE_MIN, SHELFWATCH_DATE_MAX_AHEAD_DAYS)"
+    )
+
+
+def case_hint(value: object, known: pd.Index) -> str:
+    """ " (did you mean 'S1'? codes are case-sensitive)" when ``value`` matches one of
+    ``known`` but for case, else ""."""
+    if not isinstance(value, str) or not len(known):
+        return ""
+    folded = pd.Index(known.astype(str).str.casefold())
+    at = folded.get_indexer([value.casefold()]) if folded.is_unique else None
+    if at is None:
+        matches = np.flatnonzero(folded == value.casefold())
+        position = int(matches[0]) if len(matches) else -1
+    else:
+        position = int(at[0])
+    if position < 0:
+        return ""
+    return f" (did you mean {shown(known[position])}? codes are case-sensitive)"
 
 
 def strip_strings(values: pd.Series) -> pd.Series:
@@ -54,12 +97,33 @@ class SheetValidator:
     NaN/NaT where the value was bad (already logged).
     """
 
-    def __init__(self, log: ErrorLog, frame: pd.DataFrame, *, first_line: int = 2) -> None:
+    def __init__(
+        self,
+        log: ErrorLog,
+        frame: pd.DataFrame,
+        *,
+        first_line: int = 2,
+        record_starts: np.ndarray | None = None,
+    ) -> None:
+        """``record_starts`` (see ``CsvLayout``): the start line of each record, when some
+        quoted field spans lines; then the index is the record number - 1."""
         self.log = log
         self.frame = frame
-        self.lines = pd.Series(frame.index + first_line, index=frame.index)
+        if record_starts is not None:
+            lines = record_starts[np.asarray(frame.index, dtype=np.int64) + 1]
+        else:
+            lines = frame.index + first_line
+        self.lines = pd.Series(lines, index=frame.index)
         self._order = {name: i for i, name in enumerate(frame.columns)}
         self._distinct: dict[str, tuple[np.ndarray, pd.Series]] = {}
+        # Per column, the rows already refused for a NUL character (no second message).
+        self._refused: dict[str, np.ndarray] = {}
+
+    def refuse_nul(self) -> None:
+        """Log every cell holding a NUL character (in any column); those cells then count as
+        bad values in the other checks, without another message."""
+        for column in self.frame.columns:
+            self.distinct(column)
 
     def distinct(self, column: str) -> tuple[np.ndarray, pd.Series]:
         """``(codes, values)``: the stripped distinct cells of ``column`` and, per row, the
@@ -72,11 +136,26 @@ class SheetValidator:
                 codes = np.where(codes < 0, len(uniques), codes)
                 uniques = np.append(np.asarray(uniques, dtype=object), np.nan)
             values = pd.Series(pd.Index(uniques).str.strip(), copy=False)
+            nul = _flags(values.str.contains(NUL, regex=False))
+            if nul.any():
+                rows = nul[codes]
+                self.log.add_rows(
+                    pd.Series(rows, index=self.frame.index),
+                    self.lines,
+                    column,
+                    self._order.get(column, 0),
+                    lambda _index: "contains a NUL character (\\x00)",
+                )
+                self._refused[column] = rows
+                values = values.where(~nul)
             self._distinct[column] = (codes, values)
         return self._distinct[column]
 
     def report(self, mask: pd.Series, column: str, describe: Callable) -> None:
-        """Log an error in ``column`` for each row of ``mask``; ``describe(index)`` words it."""
+        """Log an error in ``column`` for each row of ``mask``; ``describe(index)`` words it.
+        Rows whose cell was refused for a NUL character are left out."""
+        if column in self._refused:
+            mask = pd.Series(_flags(mask) & ~self._refused[column], index=self.frame.index)
         self.log.add_rows(mask, self.lines, column, self._order.get(column, 0), describe)
 
     def _report_distinct(
@@ -95,7 +174,7 @@ class SheetValidator:
             value = values.iloc[by_index[index]]
             if callable(template):
                 return template(value)
-            return template.format(value=repr(value))
+            return template.format(value=shown(value))
 
         self.report(rows, column, describe)
 
@@ -121,14 +200,14 @@ class SheetValidator:
         """The distinct values of an integer column as float64 (NaN where bad)."""
         _codes, raw = self.distinct(column)
         empty = _flags(raw == "")
-        values = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy(copy=True)
+        digits = _flags(raw.str.fullmatch(INTEGER_PATTERN))
+        values = pd.to_numeric(raw.where(digits), errors="coerce").astype("float64")
+        values = values.to_numpy(copy=True)
         if blank is None:
             self._report_distinct(column, empty, lambda _value: "value is required")
         else:
             values[empty] = blank
-        bad = np.isnan(values) & ~empty
-        with np.errstate(invalid="ignore"):
-            bad |= ~np.isnan(values) & (values != np.floor(values))
+        bad = ~digits & ~empty
         self._report_distinct(column, bad, "{value} is not an integer")
         values[bad] = np.nan
         if minimum is not None:
@@ -189,6 +268,13 @@ class SheetValidator:
         days = parsed.to_numpy().astype("datetime64[D]").astype(np.int64)
         days[parsed.isna().to_numpy() | (days < _FIRST_DAY) | (days > _LAST_DAY)] = _NO_DAY
         self._report_distinct(column, days == _NO_DAY, "{value} is not a date (YYYY-MM-DD)")
+        first, last = plausible_dates()
+        implausible = (days != _NO_DAY) & (
+            (days < (first - _EPOCH).days) | (days > (last - _EPOCH).days)
+        )
+        message = implausible_date_message(first, last)
+        self._report_distinct(column, implausible, f"{{value}} {message}")
+        days[implausible] = _NO_DAY
         return days
 
     def date(self, column: str) -> pd.Series:
@@ -213,7 +299,11 @@ class SheetValidator:
         if required:
             self._report_distinct(column, empty, lambda _value: "value is required")
         found = known.get_indexer(raw) if len(known) else np.full(len(raw), -1)
-        self._report_distinct(column, (found < 0) & ~empty, f"unknown {kind} {{value}}")
+        self._report_distinct(
+            column,
+            (found < 0) & ~empty,
+            lambda value: f"unknown {kind} {shown(value)}{case_hint(value, known)}",
+        )
         return found[codes]
 
     def reference(
@@ -226,7 +316,11 @@ class SheetValidator:
         if required:
             self._report_distinct(column, empty, lambda _value: "value is required")
         unknown = ~empty & ~_flags(raw.isin(known))
-        self._report_distinct(column, unknown, f"unknown {kind} {{value}}")
+        self._report_distinct(
+            column,
+            unknown,
+            lambda value: f"unknown {kind} {shown(value)}{case_hint(value, known)}",
+        )
         kept = raw.where(~unknown & ~(empty & required)).to_numpy(dtype=object)
         return self._spread(column, kept).astype(self.frame[column].dtype)
 

@@ -20,7 +20,7 @@ from inventory.models import (
     Receipt,
     StockLevel,
 )
-from tests.factories import DailySalesFactory, LocationFactory, ProductFactory
+from tests.factories import LocationFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -225,115 +225,8 @@ def test_optional_files_may_be_absent_and_utf8_bom_is_accepted(tmp_path):
     assert Location.objects.get(code="S1").name == "Café"
 
 
-BAD_INPUTS = [
-    pytest.param(
-        {
-            "sales_csv": (
-                "date,sku,location,units,unit_price\n2024-01-01,A1,S1,5,1\n2024-01-02,A1,S1,x1,1\n"
-            )
-        },
-        "sales.csv:3: units: 'x1' is not an integer",
-        id="bad-integer",
-    ),
-    pytest.param(
-        {
-            "products_csv": (
-                "sku,name,category,unit_price,unit_cost\nA1,Apple,Fruit,abc,\nB2,B,C,1,\n"
-            )
-        },
-        "products.csv:2: unit_price: 'abc' is not a decimal number",
-        id="bad-decimal",
-    ),
-    pytest.param(
-        {"sales_csv": "date,sku,location,units,unit_price\n2024-01-01,ABC,S1,5,1\n"},
-        "sales.csv:2: sku: unknown SKU 'ABC'",
-        id="unknown-sku",
-    ),
-    pytest.param(
-        {"inventory_csv": "date,sku,location,on_hand\n2024-01-01,A1,X9,5\n"},
-        "inventory.csv:2: location: unknown location 'X9'",
-        id="unknown-location",
-    ),
-    pytest.param(
-        {"sales_csv": "date,sku,location,unit_price\n2024-01-01,A1,S1,1\n"},
-        "sales.csv: missing column(s): units",
-        id="missing-column",
-    ),
-    pytest.param(
-        {"inventory_csv": "date,sku,location,on_hand\n2024-01-01,A1,S1,5\n2024-13-01,A1,S1,5\n"},
-        "inventory.csv:3: date: '2024-13-01' is not a date (YYYY-MM-DD)",
-        id="bad-date",
-    ),
-    pytest.param(
-        {
-            "sales_csv": (
-                "date,sku,location,units,unit_price\n"
-                "2024-01-01,A1,S1,5,1\n"
-                "2024-01-01,B2,S1,5,1\n"
-                "2024-01-01,A1,S1,6,1\n"
-            )
-        },
-        "sales.csv:4: duplicate of line 2 (same date, sku, location)",
-        id="duplicate-sales-key",
-    ),
-    pytest.param(
-        {"inventory_csv": "date,sku,location,on_hand\n2024-01-01,A1,S1,5\n2024-01-01,A1,S1,6\n"},
-        "inventory.csv:3: duplicate of line 2 (same date, sku, location)",
-        id="duplicate-inventory-key",
-    ),
-    pytest.param(
-        {"sales_csv": "date,sku,location,units,unit_price\n2024-01-01,A1,S1,-2,1\n"},
-        "sales.csv:2: units: '-2' must not be negative (returns go in units_returned)",
-        id="negative-sales-units",
-    ),
-    pytest.param(
-        # Promotions are written last: products and sales must not be half written.
-        {
-            "promotions_csv": (
-                "start_date,end_date,sku,location,discount_pct\n2024-01-01,2024-01-07,A1,,ten\n"
-            )
-        },
-        "promotions.csv:2: discount_pct: 'ten' is not a decimal number",
-        id="error-in-last-file",
-    ),
-    pytest.param(
-        {
-            "promotions_csv": (
-                "start_date,end_date,sku,location,discount_pct\n2024-01-07,2024-01-01,A1,,10\n"
-            )
-        },
-        "promotions.csv:2: end_date: '2024-01-01' is before start_date '2024-01-07'",
-        id="promotion-ends-before-start",
-    ),
-    pytest.param(
-        {
-            "products_csv": (
-                "sku,name,category,unit_price,unit_cost\nA1,Apple,Fruit,1,\nA1,Apple,F,2,\n"
-            )
-        },
-        "products.csv:3: duplicate of line 2 (same sku)",
-        id="duplicate-sku",
-    ),
-    pytest.param(
-        {"sales_csv": "date,sku,location,units,unit_price\n2024-01-01,A1,S1,5,1,7\n"},
-        "sales.csv:2: expected 5 fields, saw 6",
-        id="ragged-row",
-    ),
-]
-
-
-@pytest.mark.parametrize(("files", "message"), BAD_INPUTS)
-def test_bad_input_is_reported_with_file_line_and_column_and_nothing_is_written(
-    tmp_path, files, message
-):
-    DailySalesFactory(product__sku="KEEP", location__code="K1")
-    before = snapshot()
-
-    with pytest.raises(BundleError) as raised:
-        bundle_import(directory=bundle(tmp_path, **files))
-
-    assert message in raised.value.messages
-    assert snapshot() == before
+# Malformed input (one test per kind, with exit status and row counts) is in
+# test_malformed_corpus.py.
 
 
 def test_bad_input_leaves_an_empty_database_empty(tmp_path):
@@ -377,8 +270,9 @@ def test_errors_of_several_files_are_collected_and_capped_per_file(tmp_path):
     messages = raised.value.messages
     assert messages[0] == "sales.csv:2: units: 'x1' is not an integer"
     assert messages[19] == "sales.csv:21: units: 'x20' is not an integer"
-    assert messages[20] == "sales.csv: ... and 5 more error(s)"
+    assert messages[20] == "sales.csv: ... and 5 more error(s); 25 bad rows in all"
     assert messages[21:] == ["inventory.csv:2: on_hand: '1.5' is not an integer"]
+    assert (raised.value.bad_rows, raised.value.file_errors) == (26, 0)
 
 
 def test_line_numbers_count_blank_lines(tmp_path):

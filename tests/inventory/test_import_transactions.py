@@ -16,7 +16,6 @@ from django.core.management import CommandError, call_command
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from inventory.importing import BundleError
 from inventory.importing.transactions import (
     PRESETS,
     TransactionMapping,
@@ -185,39 +184,6 @@ def test_a_mapping_needs_a_location():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("bad_line", "message"),
-    [
-        (
-            "9,A,ALPHA MUG,two,2011-01-05 09:00:00,2.00,,France\n",
-            "pos.csv:10: Quantity: 'two' is not an integer",
-        ),
-        (
-            "9,A,ALPHA MUG,2,2011-02-30 09:00:00,2.00,,France\n",
-            "pos.csv:10: InvoiceDate: '2011-02-30 09:00:00' is not a timestamp (%Y-%m-%d %H:%M:%S)",
-        ),
-        (
-            "9,A,ALPHA MUG,2,2011-01-05 09:00:00,£2,,France\n",
-            "pos.csv:10: UnitPrice: '£2' is not a decimal number",
-        ),
-    ],
-)
-def test_malformed_lines_are_reported_and_nothing_is_written(tmp_path, bad_line, message):
-    path = tmp_path / "pos.csv"
-    path.write_text(HEADER + LINES + bad_line, encoding="utf-8")
-
-    with pytest.raises(BundleError) as raised:
-        transactions_import(path=path, mapping=ONLINE_RETAIL, chunk_lines=3)
-
-    assert raised.value.messages == [message]
-    assert (Product.objects.count(), Location.objects.count(), DailySales.objects.count()) == (
-        0,
-        0,
-        0,
-    )
-
-
-@pytest.mark.django_db
 def test_bad_values_of_excluded_lines_are_not_errors(tmp_path):
     path = tmp_path / "pos.csv"
     path.write_text(HEADER + "9,POST,POSTAGE,lots,yesterday,free,,France\n", encoding="utf-8")
@@ -228,17 +194,7 @@ def test_bad_values_of_excluded_lines_are_not_errors(tmp_path):
     assert DailySales.objects.count() == 0
 
 
-@pytest.mark.django_db
-def test_missing_mapped_column_is_named(tmp_path):
-    path = tmp_path / "pos.csv"
-    path.write_text("InvoiceNo,StockCode,Quantity\n1,A,2\n", encoding="utf-8")
-
-    with pytest.raises(BundleError) as raised:
-        transactions_import(path=path, mapping=ONLINE_RETAIL)
-
-    assert raised.value.messages == [
-        "pos.csv: missing column(s): Description, InvoiceDate, UnitPrice, Country"
-    ]
+# Malformed files (one test per kind) are in test_malformed_corpus.py.
 
 
 @pytest.mark.django_db

@@ -57,7 +57,7 @@ class Command(BaseCommand):
             for message in exc.messages:
                 self.stderr.write(message)
             raise CommandError(
-                f"{directory}: import failed with {len(exc.messages)} error(s); nothing written"
+                f"{directory}: import failed ({exc.summary()}); nothing written"
             ) from exc
         for line in summary.report():
             self.stdout.write(line)

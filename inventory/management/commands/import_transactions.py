@@ -83,7 +83,7 @@ class Command(BaseCommand):
         except BundleError as exc:
             for message in exc.messages:
                 self.stderr.write(message)
-            raise CommandError(f"{file}: import failed; nothing written") from exc
+            raise CommandError(f"{file}: import failed ({exc.summary()}); nothing written") from exc
         for line in summary.report():
             self.stdout.write(line)
 
