@@ -76,16 +76,10 @@ from anomalies.services.loading import (
 )
 from anomalies.services.persistence import anomalies_persist
 from inventory.importing.price_points import price_points_refresh
+from inventory.importing.validation import plausible_dates
 from inventory.models import Location, StockLevel
 
 logger = logging.getLogger(__name__)
-
-
-# Plausible as-of dates: detection refuses a date before this or more than
-# AS_OF_MAX_DAYS_AHEAD after today (a typo such as 0202-01-01, or 9999-12-31, which pandas
-# cannot even represent with the history window before it).
-AS_OF_EARLIEST = dt.date(1990, 1, 1)
-AS_OF_MAX_DAYS_AHEAD = 366
 
 
 class DetectionError(ValueError):
@@ -249,14 +243,17 @@ def _resolve_as_of(as_of: dt.date | None, *, history_days: int) -> dt.date:
 
 
 def detection_as_of_check(*, as_of: dt.date, history_days: int = HISTORY_DAYS) -> None:
-    """Refuse an implausible as-of date: before ``AS_OF_EARLIEST``, more than
-    ``AS_OF_MAX_DAYS_AHEAD`` days after today, or one whose history window (``history_days``
-    days before it) pandas cannot represent. Raises ``DetectionError``; pure apart from today.
+    """Refuse an implausible as-of date: outside the dates an import accepts
+    (``plausible_dates()``: ``SHELFWATCH_DATE_MIN`` .. today + ``SHELFWATCH_DATE_MAX_AHEAD_DAYS``;
+    a typo such as 0202-01-01, or 9999-12-31, which pandas cannot even represent), or one whose
+    history window (``history_days`` days before it) pandas cannot represent. Raises
+    ``DetectionError``; pure apart from today and the settings.
     """
-    latest = timezone.localdate() + dt.timedelta(days=AS_OF_MAX_DAYS_AHEAD)
-    if not AS_OF_EARLIEST <= as_of <= latest:
+    earliest, latest = plausible_dates()
+    if not earliest <= as_of <= latest:
         raise DetectionError(
-            f"as-of date {as_of} is outside the plausible range {AS_OF_EARLIEST} .. {latest}."
+            f"as-of date {as_of} is outside the plausible range {earliest} .. {latest} "
+            "(SHELFWATCH_DATE_MIN, SHELFWATCH_DATE_MAX_AHEAD_DAYS)."
         )
     try:
         pd.Timestamp(as_of - dt.timedelta(days=history_days))
