@@ -28,16 +28,11 @@ from anomalies.tasks import prune_retention_task
 from notifications.models import ChannelKind, DeliveryStatus, NotificationChannel, NotificationLog
 from outcomes.models import Outcome, Verdict
 from outcomes.services import outcome_record
-from tests.factories import AnomalyFactory, UserFactory
+from tests.factories import AnomalyFactory
 
 pytestmark = pytest.mark.django_db
 
 RETENTION_DAYS = 400
-
-
-@pytest.fixture
-def actor():
-    return UserFactory(username="triager")
 
 
 def _closed(actor, *, days_ago: float, dismiss: bool = False, **kwargs) -> Anomaly:
