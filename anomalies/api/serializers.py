@@ -162,7 +162,36 @@ class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class DetectionChunkSerializer(serializers.ModelSerializer):
+ERROR_SUMMARY_MAX_CHARS = 500
+
+
+def error_summary(error: str) -> str:
+    """The last non-blank line of a stored error (a traceback ends with ``Type: message``),
+    at most ``ERROR_SUMMARY_MAX_CHARS`` characters; ``""`` for no error."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    return lines[-1][:ERROR_SUMMARY_MAX_CHARS] if lines else ""
+
+
+class _RunErrorMixin(serializers.Serializer):
+    """``error`` is a one-line summary for everyone; ``error_traceback`` holds the stored
+    traceback for superusers only (``null`` for others): tracebacks name code paths, SQL and
+    sometimes data, which the API's users need not see (the admin shows them to admins)."""
+
+    error = serializers.SerializerMethodField(help_text="One-line summary of the failure.")
+    error_traceback = serializers.SerializerMethodField(
+        help_text="The full traceback (superusers only; null otherwise)."
+    )
+
+    def get_error(self, obj) -> str:
+        return error_summary(obj.error)
+
+    def get_error_traceback(self, obj) -> str | None:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return obj.error if user is not None and user.is_superuser else None
+
+
+class DetectionChunkSerializer(_RunErrorMixin, serializers.ModelSerializer):
     """One chunk of locations of a run, as a worker handled it."""
 
     class Meta:
@@ -178,6 +207,7 @@ class DetectionChunkSerializer(serializers.ModelSerializer):
             "worker",
             "counts",
             "error",
+            "error_traceback",
             "started_at",
             "finished_at",
             "duration_seconds",
@@ -185,7 +215,7 @@ class DetectionChunkSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DetectionRunSerializer(serializers.ModelSerializer):
+class DetectionRunSerializer(_RunErrorMixin, serializers.ModelSerializer):
     chunks = DetectionChunkSerializer(many=True, read_only=True)
 
     class Meta:
@@ -206,6 +236,7 @@ class DetectionRunSerializer(serializers.ModelSerializer):
             "notes",
             "settings",
             "error",
+            "error_traceback",
             "created_at",
             "started_at",
             "finished_at",

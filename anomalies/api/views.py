@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -40,6 +39,7 @@ from anomalies.services.triage import (
     anomaly_snooze,
     anomaly_unsnooze,
 )
+from common.filters import StrictFilterBackend
 
 CONFLICT = OpenApiResponse(
     DetailSerializer,
@@ -70,7 +70,7 @@ class AnomalyViewSet(ReadOnlyModelViewSet):
     )
     serializer_class = AnomalySerializer
     filterset_class = AnomalyFilterSet
-    filter_backends = [DjangoFilterBackend]  # no ?ordering: the cursor needs a fixed order
+    filter_backends = [StrictFilterBackend]  # no ?ordering: the cursor needs a fixed order
     pagination_class = AnomalyCursorPagination
     lookup_value_regex = r"\d+"
 
@@ -187,6 +187,11 @@ class DetectionRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gene
     filterset_class = DetectionRunFilterSet
     ordering_fields = ["as_of", "created_at"]
 
+    def get_throttles(self):
+        # Listing runs is cheap; each POST starts a detection (scope "runs").
+        self.throttle_scope = "runs" if self.action == "create" else None
+        return super().get_throttles()
+
     @extend_schema(
         request=DetectionRunRequestSerializer,
         responses={
@@ -215,8 +220,9 @@ class AnomalyStatisticsView(GenericAPIView):
     queryset = Anomaly.objects.all()
     serializer_class = AnomalyStatisticsSerializer
     filterset_class = AnomalyFilterSet
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [StrictFilterBackend]
     pagination_class = None
+    throttle_scope = "reports"
 
     @extend_schema(parameters=[StatisticsQuerySerializer], filters=True)
     def get(self, request: Request) -> Response:
