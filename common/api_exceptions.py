@@ -8,6 +8,8 @@ unhandled would become Django's HTML 500 page (with the traceback when ``DEBUG``
 - anything else: 500 ``{"detail": "Internal server error"}``.
 
 Both are logged with their traceback (logger ``shelfwatch.api``) for the operators.
+``api_not_found`` answers a URL under ``/api/`` that matches no route with a JSON 404 (Django's
+would be an HTML page, with the URL list when ``DEBUG`` is on).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import logging
 
 from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
@@ -47,3 +51,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
         )
     logger.error("Unhandled error during %s", where, exc_info=exc)
     return Response({"detail": INTERNAL_ERROR}, status=status.HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+@csrf_exempt  # a DELETE to a wrong URL is a 404, not a CSRF failure page
+def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:
+    """The last ``/api/`` route: 404 ``{"detail": "Not found."}`` for any unmatched API URL."""
+    return JsonResponse({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)

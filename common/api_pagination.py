@@ -1,15 +1,16 @@
-"""Limit/offset pagination whose parameters are validated and whose page size is capped.
+"""Pagination whose parameters are validated and whose page size is capped.
 
 DRF's ``LimitOffsetPagination`` silently ignores a bad ``limit``/``offset`` and, with no
 ``max_limit``, passes ``?limit=2**63`` to the database (HTTP 500 on both SQLite and
 PostgreSQL). Here a non-integer, negative, zero (``limit``) or too large value is a 400
-``{"limit": [...]}`` / ``{"offset": [...]}``, and the schema states the bounds.
+``{"limit": [...]}`` / ``{"offset": [...]}``, and the schema states the bounds. Cursor
+pagination (the big tables) keeps its cursors; only its ``limit`` is validated the same way.
 """
 
 from __future__ import annotations
 
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.request import Request
 
 MAX_LIMIT_ROWS = 1000
@@ -57,4 +58,25 @@ class CappedLimitOffsetPagination(LimitOffsetPagination):
         }
         for parameter in parameters:
             parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
+
+class CappedCursorPagination(CursorPagination):
+    """``CursorPagination`` whose ``?limit=`` (``page_size_query_param``) must be an integer
+    1..``max_page_size``: anything else is a 400, not silently the default page size."""
+
+    page_size_query_param = "limit"
+    max_page_size = MAX_LIMIT_ROWS
+
+    def get_page_size(self, request: Request) -> int:
+        size = _bounded_int(
+            request, self.page_size_query_param, minimum=1, maximum=self.max_page_size
+        )
+        return self.page_size if size is None else size
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update({"minimum": 1, "maximum": self.max_page_size})
         return parameters

@@ -220,6 +220,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # Who may read the schema and docs: common/api_docs.py (SHELFWATCH_API_DOCS_PUBLIC).
+    # Request bodies get their own components (no read-only fields; required text has
+    # minLength 1), and the schema documents JSON bodies only: form encodings still parse
+    # (browsable API) but cannot say null or an empty list.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
     # Swagger UI's assets come from drf-spectacular-sidecar: /api/docs/ works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -320,3 +325,5 @@ AXES_RESET_ON_SUCCESS = True
 # set (AXES_IPWARE_PROXY_COUNT); otherwise REMOTE_ADDR.
 AXES_IPWARE_PROXY_COUNT = env_int("SHELFWATCH_PROXY_COUNT", 0) or None
 AXES_LOCKOUT_CALLABLE = "common.api_auth.lockout_response"
+# Axes announces itself at INFO in every process; its lockout warnings still show.
+LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
 from common.api_docs import SchemaView, SwaggerView
+from common.api_exceptions import api_not_found
 from common.api_token import ObtainTokenView
 from config.dashboard import dashboard_view
 
@@ -21,4 +22,6 @@ urlpatterns = [
     # Schema and Swagger UI: signed-in users only unless SHELFWATCH_API_DOCS_PUBLIC=true.
     path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Last: any other /api/ URL is a JSON 404, not Django's HTML page.
+    re_path(r"^api/", api_not_found),
 ]

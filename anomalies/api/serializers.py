@@ -14,6 +14,7 @@ from anomalies.models import (
 )
 from anomalies.services.statistics import DEFAULT_TREND_DAYS
 from anomalies.services.triage import SNOOZE_MAX_DAYS, snooze_end
+from common.filters import QueryParamsSerializer
 
 NOTE_MAX_CHARS = 4000
 
@@ -26,6 +27,13 @@ class AnomalySerializer(serializers.ModelSerializer):
     location_code = serializers.CharField(source="location.code", read_only=True)
     assignee_username = serializers.CharField(
         source="assignee.username", read_only=True, allow_null=True
+    )
+    # Blank until dismissed: the schema's enum must allow "" too.
+    dismiss_reason = serializers.ChoiceField(
+        choices=DismissReason.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why it was dismissed; blank unless dismissed.",
     )
 
     class Meta:
@@ -255,7 +263,7 @@ class DetectionRunRequestSerializer(serializers.Serializer):
     )
 
 
-class StatisticsQuerySerializer(serializers.Serializer):
+class StatisticsQuerySerializer(QueryParamsSerializer):
     days = serializers.IntegerField(min_value=1, max_value=366, default=DEFAULT_TREND_DAYS)
 
 

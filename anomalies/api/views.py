@@ -5,7 +5,6 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
@@ -39,6 +38,7 @@ from anomalies.services.triage import (
     anomaly_snooze,
     anomaly_unsnooze,
 )
+from common.api_pagination import CappedCursorPagination
 from common.filters import StrictFilterBackend
 
 CONFLICT = OpenApiResponse(
@@ -55,7 +55,7 @@ class TriageConflict(APIException):
     default_code = "conflict"
 
 
-class AnomalyCursorPagination(CursorPagination):
+class AnomalyCursorPagination(CappedCursorPagination):
     ordering = ("-last_detected_on", "-id")
     page_size = 50
     page_size_query_param = "limit"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from anomalies.models import Anomaly
+from common.filters import QueryParamsSerializer
 from inventory.models import StockAdjustment
 from outcomes.metrics import PERIODS
 from outcomes.models import ActionTaken, CycleCount, MissedAnomaly, Outcome, Verdict
@@ -168,11 +169,12 @@ class MissedAnomalySerializer(serializers.ModelSerializer):
 # --- reports -----------------------------------------------------------------------------------
 
 
-class ReportQuerySerializer(serializers.Serializer):
+class ReportQuerySerializer(QueryParamsSerializer):
     """Window and period of a report; default the 90 days ending today, by month."""
 
-    start = serializers.DateField(required=False, allow_null=True, default=None)
-    end = serializers.DateField(required=False, allow_null=True, default=None)
+    # Not nullable: a query string cannot say null, and ``?start=`` is a mistake (400).
+    start = serializers.DateField(required=False, default=None)
+    end = serializers.DateField(required=False, default=None)
     period = serializers.ChoiceField(choices=list(PERIODS), default="month")
 
 
