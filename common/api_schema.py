@@ -4,10 +4,14 @@ drf-spectacular documents only the success codes; a client (or schemathesis) the
 undocumented 400/401/403/404/429 answers. ``ShelfWatchAutoSchema`` adds them with their real
 bodies: 400 is DRF's validation error object (``{"field": ["message"]}`` or
 ``{"detail": "..."}``), the others ``{"detail": "..."}``.
+
+Decimal fields are strings in responses (``"261.82"``); in requests DRF takes a JSON number
+too, and ``DecimalRequestExtension`` says so.
 """
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
@@ -54,3 +58,16 @@ class ShelfWatchAutoSchema(AutoSchema):
             responses.setdefault("404", detail("404", "Not found."))
         responses.setdefault("429", detail("429", "Throttled; retry after `Retry-After` s."))
         return responses
+
+
+class DecimalRequestExtension(OpenApiSerializerFieldExtension):
+    """A ``DecimalField`` in a request body: its decimal string, or a JSON number."""
+
+    target_class = "rest_framework.fields.DecimalField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        schema = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        if direction != "request":
+            return schema
+        return {"oneOf": [schema, {"type": "number"}]}

@@ -17,14 +17,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api_auth import LOCKED_OUT_MESSAGE, token_expires_at
+from common.api_fields import StrictCharField
 
 USERNAME_MAX_CHARS = get_user_model()._meta.get_field("username").max_length
 PASSWORD_MAX_CHARS = 4096
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=USERNAME_MAX_CHARS)
-    password = serializers.CharField(
+    username = StrictCharField(max_length=USERNAME_MAX_CHARS)
+    password = StrictCharField(
         max_length=PASSWORD_MAX_CHARS, trim_whitespace=False, style={"input_type": "password"}
     )
 

@@ -14,6 +14,7 @@ from anomalies.models import (
 )
 from anomalies.services.statistics import DEFAULT_TREND_DAYS
 from anomalies.services.triage import SNOOZE_MAX_DAYS, snooze_end
+from common.api_fields import StrictCharField
 from common.filters import QueryParamsSerializer
 
 NOTE_MAX_CHARS = 4000
@@ -91,9 +92,7 @@ class TransitionSerializer(serializers.Serializer):
 
 
 class NoteSerializer(TransitionSerializer):
-    note = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=NOTE_MAX_CHARS
-    )
+    note = StrictCharField(required=False, allow_blank=True, default="", max_length=NOTE_MAX_CHARS)
 
 
 class DismissSerializer(NoteSerializer):
@@ -123,7 +122,7 @@ class SnoozeSerializer(NoteSerializer):
 
 
 class NoteAddSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=NOTE_MAX_CHARS)
+    note = StrictCharField(max_length=NOTE_MAX_CHARS)
 
 
 class AnomalyActivitySerializer(serializers.ModelSerializer):
@@ -259,7 +258,7 @@ class DetectionRunRequestSerializer(serializers.Serializer):
 
     as_of = serializers.DateField(required=False, allow_null=True, default=None)
     detectors = serializers.ListField(
-        child=serializers.CharField(), required=False, allow_null=True, default=None
+        child=StrictCharField(), required=False, allow_null=True, default=None
     )
 
 
