@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
@@ -31,7 +33,19 @@ EXCLUDED_CHECKS = [CHECKS.get_by_names(["positive_data_acceptance"])[0]]
 
 
 @pytest.fixture
-def token(db) -> str:
+def _connection_kept():
+    """Calling the WSGI app directly fires ``request_finished``, which closes the database
+    connection, and with it the test's transaction on PostgreSQL; Django's test client
+    unhooks the same handler for the same reason."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def token(db, _connection_kept) -> str:
     user = UserFactory(username="fuzz", is_superuser=True)
     run = DetectionRunFactory(status="failed", error="Traceback ...\nValueError: boom")
     for _ in range(2):
