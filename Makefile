@@ -69,13 +69,16 @@ bench: venv
 # the whole API with an admin's token; exits non-zero on any failure. Longer: ST_ARGS="-n 100".
 # Excluded: positive_data_acceptance (an id of a row that does not exist is rightly a 400) and
 # DELETE /auth/token/ (it would revoke the run's token). Report: var/schemathesis/report/.
+# On PostgreSQL: ST_DATABASE_URL=postgres://.../<an empty database> ST_WORKERS=2.
 ST_DIR := var/schemathesis
 ST_PORT ?= 8765
 ST_ARGS ?= --max-examples 10 --seed 1
+ST_DATABASE_URL ?= sqlite:///$(CURDIR)/$(ST_DIR)/db.sqlite3
+ST_WORKERS ?= 1
 schemathesis: venv
 	rm -rf $(ST_DIR) && mkdir -p $(ST_DIR)
 	set -e; \
-	export DATABASE_URL=sqlite:///$(CURDIR)/$(ST_DIR)/db.sqlite3 CELERY_BROKER_URL= \
+	export DATABASE_URL=$(ST_DATABASE_URL) CELERY_BROKER_URL= \
 	  SHELFWATCH_THROTTLE_ANON=100000/min SHELFWATCH_THROTTLE_USER=100000/min \
 	  SHELFWATCH_THROTTLE_RUNS=100000/min SHELFWATCH_THROTTLE_REPORTS=100000/min \
 	  SHELFWATCH_THROTTLE_AUTH=100000/min; \
@@ -90,5 +93,5 @@ schemathesis: venv
 	for i in $$(seq 60); do curl -s -o /dev/null http://127.0.0.1:$(ST_PORT)/api/v1/ && break; sleep 0.5; done; \
 	$(BIN)/st run http://127.0.0.1:$(ST_PORT)/api/schema/?format=json \
 	  -H "Authorization: Token $$token" --checks all --exclude-checks positive_data_acceptance \
-	  --exclude-name "DELETE /api/v1/auth/token/" --phases examples,coverage,fuzzing --workers 1 \
+	  --exclude-name "DELETE /api/v1/auth/token/" --phases examples,coverage,fuzzing --workers $(ST_WORKERS) \
 	  --report junit --report-dir $(ST_DIR)/report --no-color $(ST_ARGS)
