@@ -102,6 +102,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
     "django_celery_beat",
     "common",
     "inventory",
@@ -122,6 +124,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it turns a lockout flagged anywhere below into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 if not DEBUG:
     # Static files from the web process itself, right after SecurityMiddleware as whitenoise
@@ -251,26 +255,59 @@ CACHES = {
 }
 
 # --- Django REST framework -------------------------------------------------------------------
+# Token authentication first: an unauthenticated call gets 401 with ``WWW-Authenticate: Token``
+# (DRF asks the first class for the header). Tokens expire and die with a password change
+# (common/api_auth.py); the session keeps the browsable API and Swagger UI working.
+SHELFWATCH_TOKEN_TTL_HOURS = env_int("SHELFWATCH_TOKEN_TTL_HOURS", 720)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "common.api_auth.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["common.api_permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "common.filters.StrictFilterBackend",
+        "common.filters.StrictOrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "common.api_pagination.CappedLimitOffsetPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.api_schema.ShelfWatchAutoSchema",
+    "EXCEPTION_HANDLER": "common.api_exceptions.api_exception_handler",
+    # Throttle counters live in the default cache (shared Redis in production). "runs" guards
+    # POST /detection-runs/ (each starts a detection), "reports" the report endpoints, "auth"
+    # the token endpoint (per client address, on top of the django-axes lockout).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "common.api_throttling.AnonRateThrottle",
+        "common.api_throttling.UserRateThrottle",
+        "common.api_throttling.ScopedRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str("SHELFWATCH_THROTTLE_ANON", "120/min"),
+        "user": env_str("SHELFWATCH_THROTTLE_USER", "3000/min"),
+        "runs": env_str("SHELFWATCH_THROTTLE_RUNS", "30/hour"),
+        "reports": env_str("SHELFWATCH_THROTTLE_REPORTS", "120/min"),
+        "auth": env_str("SHELFWATCH_THROTTLE_AUTH", "20/min"),
+    },
 }
 
+# The schema and Swagger UI are for signed-in users unless SHELFWATCH_API_DOCS_PUBLIC=true.
+SHELFWATCH_API_DOCS_PUBLIC = env_bool("SHELFWATCH_API_DOCS_PUBLIC", False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "ShelfWatch API",
-    "DESCRIPTION": "Inventory anomalies found in retail data, and their triage.",
+    "DESCRIPTION": "Inventory anomalies found in retail data, and their triage. Authenticate "
+    "with `Authorization: Token <key>` (POST /api/v1/auth/token/ gives one) or a session.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Who may read the schema and docs: common/api_docs.py (SHELFWATCH_API_DOCS_PUBLIC).
+    # Request bodies get their own components (no read-only fields; required text has
+    # minLength 1), and the schema documents JSON bodies only: form encodings still parse
+    # (browsable API) but cannot say null or an empty list.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    # Swagger UI's assets come from drf-spectacular-sidecar: /api/docs/ works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Choice sets used under several field names (status / expected_status, reason /
     # dismiss_reason) get one schema name each.
     "ENUM_NAME_OVERRIDES": {
@@ -417,3 +454,22 @@ except ValueError as exc:
 SHELFWATCH_DATE_MAX_AHEAD_DAYS = env_int("SHELFWATCH_DATE_MAX_AHEAD_DAYS", 366)
 if SHELFWATCH_DATE_MAX_AHEAD_DAYS < 0:
     raise ImproperlyConfigured("SHELFWATCH_DATE_MAX_AHEAD_DAYS must not be negative")
+
+# --- Login lockout (django-axes) -------------------------------------------------------------
+# Failed logins to the admin and to POST /api/v1/auth/token/ are counted per username and
+# client address in the database; at AXES_FAILURE_LIMIT failures that pair is locked out (429,
+# even with the right password) until AXES_COOLOFF_TIME passes or `manage.py axes_reset`.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("SHELFWATCH_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = env_float("SHELFWATCH_LOGIN_COOLOFF_HOURS", 1.0)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Behind a proxy, the client address comes from X-Forwarded-For only when the proxy count is
+# set (AXES_IPWARE_PROXY_COUNT); otherwise REMOTE_ADDR.
+AXES_IPWARE_PROXY_COUNT = env_int("SHELFWATCH_PROXY_COUNT", 0) or None
+AXES_LOCKOUT_CALLABLE = "common.api_auth.lockout_response"
+# Axes announces itself at INFO in every process; its lockout warnings still show.
+LOGGING["loggers"]["axes.apps"] = {"level": "WARNING"}

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from common.api_docs import SchemaView, SwaggerView
+from common.api_exceptions import api_not_found
+from common.api_token import ObtainTokenView
 from config.dashboard import dashboard_view
 from config.health import health_view
 
@@ -14,10 +16,14 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
     path("admin/", admin.site.urls),
+    path("api/v1/auth/token/", ObtainTokenView.as_view(), name="api-token"),
     path("api/v1/", include("inventory.api.urls")),
     path("api/v1/", include("anomalies.api.urls")),
     path("api/v1/", include("outcomes.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("health/", health_view, name="health"),
+    # Schema and Swagger UI: signed-in users only unless SHELFWATCH_API_DOCS_PUBLIC=true.
+    path("api/schema/", SchemaView.as_view(), name="schema"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Last: any other /api/ URL is a JSON 404, not Django's HTML page.
+    re_path(r"^api/", api_not_found),
 ]

@@ -57,7 +57,7 @@ pytestmark = pytest.mark.django_db
 ANON, VIEWER_A, STAFF_A, OPS, ADMIN = "anonymous", "viewer A", "staff A", "ops manager", "admin"
 PERSONAS = (ANON, VIEWER_A, STAFF_A, OPS, ADMIN)
 STORES = ("A", "B")
-ANONYMOUS_CODES = frozenset({401, 403})
+ANONYMOUS_CODES = frozenset({401})  # token authentication first: 401 + WWW-Authenticate
 DAY = dt.date(2024, 1, 25)
 
 
@@ -169,12 +169,13 @@ def _rolled_back(call: Callable[[], Any]) -> Any:
 class Op:
     method: str
     path: str  # as in the schema, with {id}
-    kind: str  # read | scoped | triage | ops | admin
+    kind: str  # read | scoped | triage | ops | admin | self
     ok: int = 200
     outside: int = 404  # staff A on a store B object, for "triage"
     obj: Callable[[World, Store], int] | None = None  # the {id}
     body: Callable[[World, Store], dict] = lambda w, s: {}
     before: Callable[[Store], None] = lambda s: None
+    anonymous: int | None = None  # for kind "self": what an anonymous caller gets
 
 
 def _anomaly(w, s):
@@ -301,14 +302,18 @@ API_TABLE: list[Op] = [
             "start_date": DAY.isoformat(),
         },
     ),
+    # One's own token: anyone may ask for one (no credentials in the body: 400), a signed-in
+    # user may revoke theirs.
+    Op("POST", "/api/v1/auth/token/", "self", 400, anonymous=400),
+    Op("DELETE", "/api/v1/auth/token/", "self", 204),
 ]
 
 
 def expected_code(op: Op, persona: str, store: str) -> int | frozenset[int]:
     """The status code the table promises (a set for anonymous)."""
     if persona == ANON:
-        return ANONYMOUS_CODES
-    if op.kind == "read":
+        return op.anonymous if op.anonymous is not None else ANONYMOUS_CODES
+    if op.kind in ("read", "self"):
         return op.ok
     if op.kind == "admin":
         return op.ok if persona == ADMIN else 403
@@ -470,6 +475,9 @@ ADMIN_TABLE: dict[str, tuple[frozenset[str], Callable[[World, Store], int] | Non
     "auth.user": (ADMIN_ONLY, None),
     "auth.group": (ADMIN_ONLY, None),
     "authtoken.tokenproxy": (ADMIN_ONLY, None),
+    "axes.accessattempt": (ADMIN_ONLY, None),
+    "axes.accessfailurelog": (ADMIN_ONLY, None),
+    "axes.accesslog": (ADMIN_ONLY, None),
 }
 
 
@@ -637,3 +645,12 @@ def test_threshold_proposals_need_the_ops_role(world):
     url = reverse("admin:outcomes_thresholdproposal_changelist")
     assert _admin(world.users[STAFF_A]).get(url).status_code == 403
     assert _admin(world.users[OPS]).get(url).status_code == 200
+
+
+def test_a_method_a_view_does_not_offer_is_405_not_500(world):
+    client = _api(world.users[OPS])
+
+    assert client.generic("TRACE", "/api/v1/effectiveness/").status_code == 405
+    assert client.post("/api/v1/roi/", {}, format="json").status_code == 405
+    assert client.generic("TRACE", "/api/v1/anomalies/").status_code == 405
+    assert client.options("/api/v1/effectiveness/").status_code == 200

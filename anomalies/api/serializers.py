@@ -14,6 +14,8 @@ from anomalies.models import (
 )
 from anomalies.services.statistics import DEFAULT_TREND_DAYS
 from anomalies.services.triage import SNOOZE_MAX_DAYS, snooze_end
+from common.api_fields import StrictCharField
+from common.filters import QueryParamsSerializer
 
 NOTE_MAX_CHARS = 4000
 
@@ -26,6 +28,13 @@ class AnomalySerializer(serializers.ModelSerializer):
     location_code = serializers.CharField(source="location.code", read_only=True)
     assignee_username = serializers.CharField(
         source="assignee.username", read_only=True, allow_null=True
+    )
+    # Blank until dismissed: the schema's enum must allow "" too.
+    dismiss_reason = serializers.ChoiceField(
+        choices=DismissReason.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why it was dismissed; blank unless dismissed.",
     )
 
     class Meta:
@@ -83,9 +92,7 @@ class TransitionSerializer(serializers.Serializer):
 
 
 class NoteSerializer(TransitionSerializer):
-    note = serializers.CharField(
-        required=False, allow_blank=True, default="", max_length=NOTE_MAX_CHARS
-    )
+    note = StrictCharField(required=False, allow_blank=True, default="", max_length=NOTE_MAX_CHARS)
 
 
 class DismissSerializer(NoteSerializer):
@@ -115,7 +122,7 @@ class SnoozeSerializer(NoteSerializer):
 
 
 class NoteAddSerializer(serializers.Serializer):
-    note = serializers.CharField(max_length=NOTE_MAX_CHARS)
+    note = StrictCharField(max_length=NOTE_MAX_CHARS)
 
 
 class AnomalyActivitySerializer(serializers.ModelSerializer):
@@ -162,7 +169,36 @@ class DetailSerializer(serializers.Serializer):
     detail = serializers.CharField()
 
 
-class DetectionChunkSerializer(serializers.ModelSerializer):
+ERROR_SUMMARY_MAX_CHARS = 500
+
+
+def error_summary(error: str) -> str:
+    """The last non-blank line of a stored error (a traceback ends with ``Type: message``),
+    at most ``ERROR_SUMMARY_MAX_CHARS`` characters; ``""`` for no error."""
+    lines = [line.strip() for line in error.splitlines() if line.strip()]
+    return lines[-1][:ERROR_SUMMARY_MAX_CHARS] if lines else ""
+
+
+class _RunErrorMixin(serializers.Serializer):
+    """``error`` is a one-line summary for everyone; ``error_traceback`` holds the stored
+    traceback for superusers only (``null`` for others): tracebacks name code paths, SQL and
+    sometimes data, which the API's users need not see (the admin shows them to admins)."""
+
+    error = serializers.SerializerMethodField(help_text="One-line summary of the failure.")
+    error_traceback = serializers.SerializerMethodField(
+        help_text="The full traceback (superusers only; null otherwise)."
+    )
+
+    def get_error(self, obj) -> str:
+        return error_summary(obj.error)
+
+    def get_error_traceback(self, obj) -> str | None:
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return obj.error if user is not None and user.is_superuser else None
+
+
+class DetectionChunkSerializer(_RunErrorMixin, serializers.ModelSerializer):
     """One chunk of locations of a run, as a worker handled it."""
 
     class Meta:
@@ -178,6 +214,7 @@ class DetectionChunkSerializer(serializers.ModelSerializer):
             "worker",
             "counts",
             "error",
+            "error_traceback",
             "started_at",
             "finished_at",
             "duration_seconds",
@@ -185,7 +222,7 @@ class DetectionChunkSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DetectionRunSerializer(serializers.ModelSerializer):
+class DetectionRunSerializer(_RunErrorMixin, serializers.ModelSerializer):
     chunks = DetectionChunkSerializer(many=True, read_only=True)
 
     class Meta:
@@ -206,6 +243,7 @@ class DetectionRunSerializer(serializers.ModelSerializer):
             "notes",
             "settings",
             "error",
+            "error_traceback",
             "created_at",
             "started_at",
             "finished_at",
@@ -220,11 +258,11 @@ class DetectionRunRequestSerializer(serializers.Serializer):
 
     as_of = serializers.DateField(required=False, allow_null=True, default=None)
     detectors = serializers.ListField(
-        child=serializers.CharField(), required=False, allow_null=True, default=None
+        child=StrictCharField(), required=False, allow_null=True, default=None
     )
 
 
-class StatisticsQuerySerializer(serializers.Serializer):
+class StatisticsQuerySerializer(QueryParamsSerializer):
     days = serializers.IntegerField(min_value=1, max_value=366, default=DEFAULT_TREND_DAYS)
 
 

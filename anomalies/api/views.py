@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
@@ -46,6 +44,8 @@ from anomalies.services.triage import (
     anomaly_snooze,
     anomaly_unsnooze,
 )
+from common.api_pagination import CappedCursorPagination
+from common.filters import StrictFilterBackend
 
 CONFLICT = OpenApiResponse(
     DetailSerializer,
@@ -73,7 +73,7 @@ class BrokerUnavailable(APIException):
     default_code = "broker_unavailable"
 
 
-class AnomalyCursorPagination(CursorPagination):
+class AnomalyCursorPagination(CappedCursorPagination):
     ordering = ("-last_detected_on", "-id")
     page_size = 50
     page_size_query_param = "limit"
@@ -88,7 +88,7 @@ class AnomalyViewSet(ReadOnlyModelViewSet):
     )
     serializer_class = AnomalySerializer
     filterset_class = AnomalyFilterSet
-    filter_backends = [DjangoFilterBackend]  # no ?ordering: the cursor needs a fixed order
+    filter_backends = [StrictFilterBackend]  # no ?ordering: the cursor needs a fixed order
     pagination_class = AnomalyCursorPagination
     lookup_value_regex = r"\d+"
     required_permissions = {
@@ -220,6 +220,11 @@ class DetectionRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Gene
     def get_queryset(self):
         return detection_runs_for_user(self.request.user, super().get_queryset())
 
+    def get_throttles(self):
+        # Listing runs is cheap; each POST starts a detection (scope "runs").
+        self.throttle_scope = "runs" if self.action == "create" else None
+        return super().get_throttles()
+
     @extend_schema(
         request=DetectionRunRequestSerializer,
         responses={
@@ -263,8 +268,9 @@ class AnomalyStatisticsView(GenericAPIView):
     queryset = Anomaly.objects.all()
     serializer_class = AnomalyStatisticsSerializer
     filterset_class = AnomalyFilterSet
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [StrictFilterBackend]
     pagination_class = None
+    throttle_scope = "reports"
 
     def get_queryset(self):
         return anomalies_for_user(self.request.user, super().get_queryset())

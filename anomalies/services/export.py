@@ -1,4 +1,9 @@
-"""Export anomalies to CSV for people who work in spreadsheets."""
+"""Export anomalies to CSV for people who work in spreadsheets.
+
+Text cells that a spreadsheet would evaluate as a formula (``=``, ``+``, ``-``, ``@``, tab,
+CR first) get a leading ``'`` (``common.csv_safe``): SKUs, names and explanations come from
+imported files and must not run in a buyer's sheet.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import TextIO
 from django.db.models import QuerySet
 
 from anomalies.models import Anomaly
+from common.csv_safe import spreadsheet_safe_row
 
 EXPORT_COLUMNS: list[str] = [
     "id",
@@ -58,6 +64,7 @@ def anomalies_export_csv(*, out: TextIO, queryset: QuerySet[Anomaly] | None = No
 
     Streams rows with ``values_list(...).iterator()`` (one query, no model instances).
     Returns the number of anomalies written. Location-level findings have a blank ``sku``.
+    Formula-like text cells are prefixed with ``'`` (see the module docstring).
     """
     queryset = Anomaly.objects.all() if queryset is None else queryset
     writer = csv.writer(out)
@@ -65,7 +72,7 @@ def anomalies_export_csv(*, out: TextIO, queryset: QuerySet[Anomaly] | None = No
     count = 0
     rows = queryset.order_by("start_date", "id").values_list(*(_FIELDS[c] for c in EXPORT_COLUMNS))
     for row in rows.iterator(chunk_size=5000):
-        writer.writerow(["" if value is None else value for value in row])
+        writer.writerow(spreadsheet_safe_row(row))
         count += 1
     return count
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from anomalies.models import Anomaly
+from common.api_fields import StrictCharField, StrictModelSerializer
+from common.filters import QueryParamsSerializer
 from inventory.models import StockAdjustment
 from outcomes.metrics import PERIODS
 from outcomes.models import ActionTaken, CycleCount, MissedAnomaly, Outcome, Verdict
@@ -44,7 +46,7 @@ class OutcomeRecordSerializer(serializers.Serializer):
     recovered_value = serializers.DecimalField(
         max_digits=14, decimal_places=2, min_value=0, default=0
     )
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    notes = StrictCharField(required=False, allow_blank=True, default="")
 
 
 # --- cycle counts ------------------------------------------------------------------------------
@@ -123,13 +125,13 @@ class CycleCountRecordSerializer(serializers.Serializer):
         default=None,
         help_text="Stock date the count applies to (default: today; not in the future).",
     )
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    notes = StrictCharField(required=False, allow_blank=True, default="")
 
 
 # --- missed anomalies --------------------------------------------------------------------------
 
 
-class MissedAnomalySerializer(serializers.ModelSerializer):
+class MissedAnomalySerializer(StrictModelSerializer):
     """A problem no detector reported. POST creates one; ``product`` null = store-level."""
 
     sku = serializers.CharField(source="product.sku", read_only=True, allow_null=True)
@@ -168,11 +170,12 @@ class MissedAnomalySerializer(serializers.ModelSerializer):
 # --- reports -----------------------------------------------------------------------------------
 
 
-class ReportQuerySerializer(serializers.Serializer):
+class ReportQuerySerializer(QueryParamsSerializer):
     """Window and period of a report; default the 90 days ending today, by month."""
 
-    start = serializers.DateField(required=False, allow_null=True, default=None)
-    end = serializers.DateField(required=False, allow_null=True, default=None)
+    # Not nullable: a query string cannot say null, and ``?start=`` is a mistake (400).
+    start = serializers.DateField(required=False, default=None)
+    end = serializers.DateField(required=False, default=None)
     period = serializers.ChoiceField(choices=list(PERIODS), default="month")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.utils import timezone
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from anomalies.api.serializers import DetailSerializer
+from common.filters import StrictFilterBackend
 from inventory.access import location_ids_check
 from outcomes.api.serializers import (
     CycleCountRecordSerializer,
@@ -111,7 +111,7 @@ class CycleCountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Generi
     ).order_by("-priority", "id")
     serializer_class = CycleCountSerializer
     filterset_class = CycleCountFilterSet
-    filter_backends = [DjangoFilterBackend]  # fixed order: by priority
+    filter_backends = [StrictFilterBackend]  # fixed order: by priority
     lookup_value_regex = r"\d+"
     required_permissions = dict.fromkeys(("record", "cancel"), ("outcomes.change_cyclecount",))
 
@@ -214,6 +214,7 @@ class _ReportView(GenericAPIView):
     filter_backends: list = []
     # Reports over anomalies and their outcomes, of the user's stores.
     required_permissions = {"get": ["anomalies.view_anomaly", "outcomes.view_outcome"]}
+    throttle_scope = "reports"
 
     def _window(self, request: Request) -> dict:
         params = ReportQuerySerializer(data=request.query_params)

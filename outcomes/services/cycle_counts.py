@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from anomalies.models import Anomaly, AnomalyStatus
 from anomalies.services.triage import TransitionError, anomaly_resolve
+from common.csv_safe import spreadsheet_safe_row
 from inventory.access import location_ids_check
 from inventory.models import AdjustmentReason, StockAdjustment, StockLevel
 from outcomes.models import (
@@ -472,7 +473,8 @@ def cycle_counts_export_csv(*, queryset: QuerySet[CycleCount], out: TextIO) -> i
     """Write the store's count sheet: ``sku,name,location,book_on_hand,priority`` rows.
 
     Highest priority first; ``priority`` with two decimals (money per day), book on hand
-    blank when unknown. Returns the number of rows written.
+    blank when unknown; formula-like text gets a leading ``'`` (``common.csv_safe``).
+    Returns the number of rows written.
     """
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
@@ -481,6 +483,6 @@ def cycle_counts_export_csv(*, queryset: QuerySet[CycleCount], out: TextIO) -> i
     )
     n = 0
     for sku, name, location, book, priority in rows:
-        writer.writerow([sku, name, location, "" if book is None else book, f"{priority:.2f}"])
+        writer.writerow(spreadsheet_safe_row([sku, name, location, book, f"{priority:.2f}"]))
         n += 1
     return n

@@ -49,7 +49,7 @@ def test_latency_counts_not_found_and_unauthenticated_answers_as_errors(live_ser
     assert missing.error_messages[0] == f"HTTP 404 {live_server.url}{ANOMALIES}999999/"
     assert missing.p50_ms is not None  # answered, just not with 2xx
     assert anonymous.errors == 2
-    assert anonymous.error_messages[0].startswith("HTTP 403")
+    assert anonymous.error_messages[0].startswith("HTTP 401")
 
 
 def test_latency_counts_server_errors(live_server, credentials, monkeypatch):
@@ -158,7 +158,7 @@ def test_gunicorn_server_serves_and_stops():
         )
         assert base_url.startswith(f"http://{server.LOOPBACK}:")
         assert report.errors == 2
-        assert report.error_messages[0].startswith("HTTP 403")
+        assert report.error_messages[0].startswith("HTTP 401")
 
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{base_url}/", timeout=2)

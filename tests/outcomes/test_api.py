@@ -174,7 +174,10 @@ def test_cancel_a_count(api_client, staff_user):
 
 
 def test_counts_need_authentication():
-    assert APIClient().get(COUNTS).status_code == 403
+    response = APIClient().get(COUNTS)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
 
 
 # --- missed anomalies --------------------------------------------------------------------------
