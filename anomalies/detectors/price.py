@@ -217,7 +217,15 @@ def _judge_today(grid: Grid, p: dict[str, Any], points: pd.DataFrame) -> _Judged
         return None
 
     rows = np.flatnonzero(np.isin(grid.product_id, grid.product_id[screened]))
-    fit = _with_chain_levels(_fit(grid, rows, log_reg, p), grid, rows, points, p)
+    if pool.fit_all is not None:
+        # Every series was fitted for the pools, pooled per product over all its rows: the
+        # same fit as over these rows (all rows of their products), without a second pass.
+        selected = np.zeros(grid.n_series, dtype=bool)
+        selected[rows] = True
+        level_fit = pool.fit_all.subset(selected)
+    else:
+        level_fit = _fit(grid, rows, log_reg, p)
+    fit = _with_chain_levels(level_fit, grid, rows, points, p)
     judged = np.isin(rows, screened) & np.isfinite(fit.lo)
     rows, fit = rows[judged], fit.subset(judged)
     loc = grid.loc_index[rows]
@@ -280,14 +288,23 @@ def _with_chain_levels(
 class _Pool:
     """Per-location (L,) noise SD ``sigma``, benign-deviation rate ``eps`` and scale ``nu``."""
 
-    def __init__(self, sigma: np.ndarray, eps: np.ndarray, nu: np.ndarray):
+    def __init__(
+        self,
+        sigma: np.ndarray,
+        eps: np.ndarray,
+        nu: np.ndarray,
+        fit_all: LevelFit | None = None,
+    ):
         self.sigma, self.eps, self.nu = sigma, eps, nu
+        # The level fit of every series, when the pools were fitted on all of them.
+        self.fit_all = fit_all
 
 
 def _fit_pool(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, Any]) -> _Pool:
     """The location pools fitted on the sample ``rows`` (see ``_judge_today``)."""
     n_loc = len(grid.location_ids)
     fit = _fit(grid, rows, log_reg, p)
+    fit_all = fit if len(rows) == grid.n_series else None
     known = np.isfinite(fit.lo)
     rows, fit = rows[known], fit.subset(known)
     loc = grid.loc_index[rows]
@@ -314,7 +331,7 @@ def _fit_pool(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, An
         prior_excesses=p["nu_prior_excesses"],
         max_d=np.log(p["critical_ratio"]),
     )
-    return _Pool(sigma_pool, eps, nu)
+    return _Pool(sigma_pool, eps, nu, fit_all)
 
 
 def _log_regular(grid: Grid) -> np.ndarray:
