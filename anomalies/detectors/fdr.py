@@ -169,8 +169,12 @@ def fdr_control(
     pair_tested = np.maximum(pair_tests, pair_candidates)
     m = np.bincount(pair_loc_code, weights=pair_tested, minlength=len(loc_ids))
 
-    q_value[rows] = bh_q_values(p[rows], loc_codes.astype("int64"), m)
-    rejected = q_value[rows] <= q
+    q_rows = bh_q_values(p[rows], loc_codes.astype("int64"), m)
+    # A p-value exactly at its bound q k / m is rejected, as the definition says: m p / k can
+    # round one unit in the last place above q (found by tests/anomalies/detectors/test_fdr.py),
+    # and its q-value is then q.
+    rejected = q_rows <= q * (1.0 + 1e-12)
+    q_value[rows] = np.where(rejected, np.minimum(q_rows, q), q_rows)
     keep = ~has_p
     keep[rows[rejected]] = True
 

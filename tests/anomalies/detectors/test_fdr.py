@@ -329,3 +329,12 @@ def test_ghost_stock_findings_pass_control_with_their_zero_run_p_values():
         strict.findings["q_value"].min(), min(1.0, p0.min() * max(len(series), len(found)))
     )
     assert set(strict.findings["product_id"]) <= set(loose_m.findings["product_id"])
+
+
+def test_p_value_exactly_at_its_bound_is_kept_with_q_value_q():
+    # 3 × p / 3 rounds one ulp above q here: the bound q k / m itself must still reject.
+    q = 0.11788606842886987
+    result = fdr_control(findings([0.0, 0.0, q], tests=3), q)
+
+    assert len(result.findings) == 3
+    assert (result.findings["q_value"] <= q).all()
