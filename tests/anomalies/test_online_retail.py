@@ -76,8 +76,7 @@ def test_price_findings_of_a_busy_day_are_few_and_none_at_a_recurring_price_poin
     )
     assert 0 < len(found) <= 10
     for anomaly in found:
-        # 0 for a price five times off or more: no benign deviation is that large.
-        assert 0 <= anomaly.details["p_value"] <= 0.001
+        assert 0 < anomaly.details["p_value"] <= 0.001
         price = Decimal(str(round(anomaly.actual_value, 2)))
         other_days = (
             DailySales.objects.filter(
