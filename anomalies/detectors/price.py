@@ -206,9 +206,7 @@ def _judge_today(grid: Grid, p: dict[str, Any], points: pd.DataFrame) -> _Judged
         p["sigma_prior_days"] / (max(last, 1) + p["sigma_prior_days"])
     )
     with np.errstate(invalid="ignore"):
-        p_lb = null_p_value(
-            np.abs(z_t - nearest_q), sigma_lb, pool.eps[loc_t], pool.nu[loc_t], _mis_key_d(p)
-        )
+        p_lb = null_p_value(np.abs(z_t - nearest_q), sigma_lb, pool.eps[loc_t], pool.nu[loc_t])
         value_ub = (
             np.abs(grid.price[today_rows, last] - np.exp(nearest_q) * keep_t)
             * (grid.units[today_rows, last])
@@ -239,7 +237,7 @@ def _judge_today(grid: Grid, p: dict[str, Any], points: pd.DataFrame) -> _Judged
     expected = np.exp(nearest) * keep_frac
     # Penny rounding at the price charged adds noise a steady price's clusters cannot show.
     sigma_now = np.sqrt(sigma**2 + rounding_sd(np.log(expected)) ** 2)
-    pv = null_p_value(d, sigma_now, pool.eps[loc], pool.nu[loc], _mis_key_d(p))
+    pv = null_p_value(d, sigma_now, pool.eps[loc], pool.nu[loc])
     realized = grid.price[rows, last]
     units = grid.units[rows, last]
     return _Judged(
@@ -331,15 +329,9 @@ def _fit_pool(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, An
         nu_prior=p["nu_prior"],
         prior_days=p["eps_prior_days"],
         prior_excesses=p["nu_prior_excesses"],
-        max_d=_mis_key_d(p),
+        max_d=np.log(p["critical_ratio"]),
     )
     return _Pool(sigma_pool, eps, nu, fit_all)
-
-
-def _mis_key_d(p: dict[str, Any]) -> float:
-    """The log distance from which a deviation is a mis-key, not benign (``critical_ratio``):
-    the pool fit leaves such days out, so the benign tail gives them no mass."""
-    return float(np.log(p["critical_ratio"]))
 
 
 def _log_regular(grid: Grid) -> np.ndarray:
@@ -373,11 +365,7 @@ def _run_starts(grid: Grid, j: _Judged, c: np.ndarray, p: dict[str, Any]) -> np.
     d = np.where(high, z - hi, lo - z)
     with np.errstate(invalid="ignore"):
         pv = null_p_value(
-            np.maximum(d, 0.0),
-            j.sigma[c][:, None],
-            j.eps[c][:, None],
-            j.nu[c][:, None],
-            _mis_key_d(p),
+            np.maximum(d, 0.0), j.sigma[c][:, None], j.eps[c][:, None], j.nu[c][:, None]
         )
         same = (d > 0) & (pv <= p["max_p_value"])
     selling = (units > 0) & np.isfinite(z)

@@ -339,28 +339,13 @@ def fit_deviation_pool(
     return np.clip(eps, 0.0, 1.0), nu
 
 
-def null_p_value(
-    d: np.ndarray,
-    sigma: np.ndarray,
-    eps: np.ndarray,
-    nu: np.ndarray,
-    max_d: float = np.inf,
-) -> np.ndarray:
-    """``P(D ≥ d) = (1 - ε) · 2Φ(-d/σ) + ε · T(d)`` (module doc); 1 at ``d = 0``.
-
-    ``T`` is the benign-deviation tail, ``exp(-d/ν)`` truncated at ``max_d``: the pool fit
-    (``fit_deviation_pool``) leaves deviations of ``max_d`` or more out as mis-keys, so the
-    benign part gives them no mass, ``T(d) = (e^{-d/ν} - e^{-M/ν}) / (1 - e^{-M/ν})`` below
-    ``M = max_d`` and 0 from it (``max_d`` infinite: the plain exponential).
-    """
+def null_p_value(d: np.ndarray, sigma: np.ndarray, eps: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    """``P(D ≥ d) = (1 - ε) · 2Φ(-d/σ) + ε · exp(-d/ν)`` (module doc); 1 at ``d = 0``."""
     from scipy.special import ndtr
 
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         normal = 2.0 * ndtr(-d / sigma)
         tail = np.exp(-d / nu)
-        if np.isfinite(max_d):
-            floor = np.exp(-max_d / nu)
-            tail = np.where(d >= max_d, 0.0, (tail - floor) / (1.0 - floor))
     p = (1.0 - eps) * normal + eps * tail
     return np.clip(np.where(d <= 0, 1.0, p), 0.0, 1.0)
 

@@ -194,17 +194,3 @@ def test_price_points_from_sales_leave_out_promotion_days_and_round_to_the_penny
         "date": [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02")],
         "price": [2.5, 2.5],
     }
-
-
-def test_benign_tail_gives_no_mass_from_the_mis_key_distance_on():
-    sigma, eps, nu = np.array([0.01]), np.array([0.05]), np.array([0.5])
-    m = np.log(5.0)
-    below = null_p_value(np.array([1.0]), sigma, eps, nu, max_d=m)
-    beyond = null_p_value(np.array([np.log(10.0)]), sigma, eps, nu, max_d=m)
-    untruncated = null_p_value(np.array([np.log(10.0)]), sigma, eps, nu)
-
-    # A x10 is no benign deviation: only the (negligible) noise part is left ...
-    assert beyond[0] < 1e-12 < untruncated[0]
-    # ... while below the cut the tail is the exponential renormalised to [0, M).
-    expected = eps[0] * (np.exp(-1.0 / 0.5) - np.exp(-m / 0.5)) / (1 - np.exp(-m / 0.5))
-    assert below[0] == pytest.approx(expected, rel=1e-9)
