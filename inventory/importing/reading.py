@@ -59,6 +59,16 @@ class CsvLayout:
         return int(self.record_starts[record])
 
 
+# How every importer reads a CSV: cells as written (no NA guessing), blank lines kept so that
+# record numbers stay line numbers, a UTF-8 BOM allowed, no index column guessed.
+CSV_TEXT_OPTIONS: dict[str, object] = {
+    "keep_default_na": False,
+    "skip_blank_lines": False,
+    "encoding": "utf-8-sig",
+    "index_col": False,
+}
+
+
 def open_text(path: Path) -> IO[str]:
     """``path`` opened as UTF-8 text for the csv module (a BOM skipped), decompressed by its
     suffix like pandas does (.gz, .bz2, .xz, .zip with one member)."""
@@ -170,10 +180,7 @@ def _csv_chunks(
         reader = pd.read_csv(
             path,
             dtype=object,
-            keep_default_na=False,
-            skip_blank_lines=False,
-            encoding="utf-8-sig",
-            index_col=False,
+            **CSV_TEXT_OPTIONS,
             chunksize=chunk_rows,
         )
         with reader:
@@ -243,10 +250,7 @@ def read_csv_strings(
             frame = pd.read_csv(
                 path,
                 dtype=str,
-                keep_default_na=False,
-                skip_blank_lines=False,
-                encoding="utf-8-sig",
-                index_col=False,
+                **CSV_TEXT_OPTIONS,
                 **options,
             )
     except pd.errors.ParserWarning:

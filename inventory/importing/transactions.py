@@ -45,6 +45,7 @@ from inventory.importing.errors import BundleError, ErrorLog, shown
 from inventory.importing.master_data import case_variants
 from inventory.importing.price_points import price_points_from_lines
 from inventory.importing.reading import (
+    CSV_TEXT_OPTIONS,
     DECOMPRESSION_ERRORS,
     CsvLayout,
     csv_layout,
@@ -361,10 +362,7 @@ def _read_file(
             reader = pd.read_csv(
                 path,
                 dtype=str,
-                keep_default_na=False,
-                skip_blank_lines=False,
-                encoding="utf-8-sig",
-                index_col=False,
+                **CSV_TEXT_OPTIONS,
                 chunksize=chunk_lines,
             )
             with reader:
