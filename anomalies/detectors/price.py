@@ -330,6 +330,8 @@ def _fit_pool(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, An
         prior_days=p["eps_prior_days"],
         prior_excesses=p["nu_prior_excesses"],
         max_d=np.log(p["critical_ratio"]),
+        sigma=sigma_hist,
+        trim_p=p["max_p_value"],
     )
     return _Pool(sigma_pool, eps, nu, fit_all)
 

@@ -22,7 +22,11 @@ robust MAD of log prices around their cluster's median, shrunk towards its locat
 plus the variance of rounding to the penny); ``ε`` and ``ν`` are the rate and scale of benign
 deviations beyond the noise, fitted per location (``fit_deviation_pool``) by peaks over a
 threshold: the excess of an exponential over a threshold is exponential with the same scale
-(Pickands 1975; Davison & Smith 1990), estimated robustly from the median excess.
+(Pickands 1975; Davison & Smith 1990). The history holds the item's past anomalies too; left in,
+they would make every new one look ordinary (a x10 keyed last quarter teaches that x10 happens).
+So the fit is trimmed: history days that would have been candidates under the fit are left out
+and the tail refitted, with the truncation accounted for in the likelihood (Deemer & Votaw
+1955), until it is stable.
 """
 
 from __future__ import annotations
@@ -33,10 +37,6 @@ import numpy as np
 import pandas as pd
 
 from .arrays import MAD_TO_SD, row_nanmedian
-
-NU_QUANTILE = 0.25
-"""Quantile of the excesses the benign scale is read from: a low one, so that real anomalies
-(the larger excesses, up to three quarters of them) barely move it."""
 
 PENNY = 0.01
 """Smallest price step: daily prices are rounded to it, which adds noise on cheap items."""
@@ -293,6 +293,36 @@ def rounding_sd(log_price_level: np.ndarray) -> np.ndarray:
         return PENNY / np.exp(log_price_level) / np.sqrt(12.0)
 
 
+NU_GRID = np.geomspace(0.002, 5.0, 240)
+"""Candidate benign scales ``ν`` (log-price units) the truncated likelihood is maximised over."""
+
+TRIM_ITERATIONS = 6
+"""Refits of the benign tail with the history days it finds improbable left out (a fixed point
+is usually reached in two or three)."""
+
+
+def _truncated_exponential_scale(
+    excess: np.ndarray, bound: np.ndarray, group: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """(G,) maximum-likelihood scale of exponential excesses observed only up to ``bound``.
+
+    ``excess``, ``bound``, ``group`` (N,): each excess ``e ≤ bound`` and its group. The density
+    of an exponential right-truncated at ``m`` is ``exp(-e/ν) / (ν (1 - exp(-m/ν)))`` (Deemer &
+    Votaw 1955, *Ann. Math. Statist.* 26); the log-likelihood is maximised over ``NU_GRID``.
+    NaN for a group without excesses.
+    """
+    nu = NU_GRID[None, :]
+    e = excess[:, None]
+    m = np.maximum(bound, 1e-12)[:, None]
+    with np.errstate(over="ignore", divide="ignore"):
+        ll = -np.log(nu) - e / nu - np.log(-np.expm1(-m / nu))
+    total = np.zeros((n_groups, len(NU_GRID)))
+    np.add.at(total, group, ll)
+    best = NU_GRID[np.argmax(total, axis=1)]
+    has = np.bincount(group, minlength=n_groups) > 0
+    return np.where(has, best, np.nan)
+
+
 def fit_deviation_pool(
     hist_d: np.ndarray,
     threshold: np.ndarray,
@@ -304,39 +334,95 @@ def fit_deviation_pool(
     prior_days: float,
     prior_excesses: float,
     max_d: float = np.inf,
+    sigma: np.ndarray | None = None,
+    trim_p: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rate ``ε`` and scale ``ν`` of benign deviations beyond the noise, per location.
 
     ``hist_d`` (S, H): history days' deviations (NaN = no price); ``threshold`` (S,): the
-    level beyond which a deviation is not noise (a few σ). With ``e`` the excesses
-    ``d - threshold`` of the location's days beyond it: ``ν = q_u(e) / -ln(1 - u)`` from
-    their ``u = NU_QUANTILE`` quantile (robust to the real anomalies among them),
-    ``ε = n_excess / Σ exp(-threshold / ν)`` (the exponential part's share beyond each
-    threshold), both shrunk towards ``eps_prior`` / ``nu_prior`` with
-    the weight of ``prior_days`` days and ``prior_excesses`` excesses. Deviations of
-    ``max_d`` or more (a price keyed x10) are mis-keys, not benign, and left out of both.
-    Returns two (L,) arrays.
+    level beyond which a deviation is not noise (a few σ). The excesses ``e = d - threshold``
+    of a location's days beyond it are exponential with scale ``ν`` (peaks over a threshold,
+    Pickands 1975); ``ε`` is the tail's rate, so that ``ε · exp(-threshold/ν)`` is a day's
+    chance of an excess. Deviations of ``max_d`` or more (a price keyed x10) are mis-keys, not
+    benign, and left out.
+
+    With ``trim_p`` and ``sigma`` (S,, the days' noise SD), the history's own anomalies are
+    kept out of the benign law as well: a history day whose deviation has a p-value below
+    ``trim_p`` under the current fit (``null_p_value``) would have been a candidate finding
+    itself, so the fit is repeated on the days it leaves (``TRIM_ITERATIONS`` times). The
+    left-out days are the far tail, so ``ν`` is the maximum-likelihood scale of an exponential
+    right-truncated where each day's p-value reaches ``trim_p`` (Deemer & Votaw 1955) and ``ε``
+    counts the excesses expected below that bound; both are consistent when the excesses are
+    all benign, so the trimming does not feed on itself. Without ``trim_p`` (or on the first
+    pass) every excess below ``max_d`` is benign.
+
+    Both are shrunk towards ``eps_prior`` / ``nu_prior`` with the weight of ``prior_days`` days
+    and ``prior_excesses`` excesses. Returns two (L,) arrays.
     """
     present = ~np.isnan(hist_d)
-    t = np.broadcast_to(threshold[:, None], hist_d.shape)
-    with np.errstate(invalid="ignore"):
-        over = present & (hist_d > t) & (hist_d < max_d)
+    t_days = np.broadcast_to(threshold[:, None], hist_d.shape)
     loc_cells = np.broadcast_to(loc_index[:, None], hist_d.shape)
-    n_ex = np.bincount(loc_cells[over], minlength=n_locations).astype(float)
-    excess = (hist_d - t)[over]
-    ex_loc = loc_cells[over]
-    med = np.full(n_locations, np.nan)
-    if len(excess):
-        for loc in np.unique(ex_loc):
-            med[loc] = np.quantile(excess[ex_loc == loc], NU_QUANTILE)
-    nu_hat = np.where(n_ex > 0, med / -np.log(1.0 - NU_QUANTILE), nu_prior)
-    nu = (n_ex * np.nan_to_num(nu_hat) + prior_excesses * nu_prior) / (n_ex + prior_excesses)
-    days_t = np.where(present, t, np.nan)
     with np.errstate(invalid="ignore"):
-        weight = np.where(present, np.exp(-days_t / nu[loc_cells]), 0.0)
-    w = np.bincount(loc_cells.ravel(), weights=weight.ravel(), minlength=n_locations)
-    eps = (n_ex + prior_days * eps_prior) / (w + prior_days)
-    return np.clip(eps, 0.0, 1.0), nu
+        over = present & (hist_d > t_days) & (hist_d < max_d)
+    d_ex = hist_d[over]
+    t_ex = t_days[over]
+    ex_loc = loc_cells[over]
+    t_all = t_days[present]
+    all_loc = loc_cells[present]
+    sigma_ex = None if sigma is None else np.broadcast_to(sigma[:, None], hist_d.shape)[over]
+    sigma_all = None if sigma is None else np.broadcast_to(sigma[:, None], hist_d.shape)[present]
+    # The upper end of each day's benign range: none on the first pass but max_d.
+    bound_all = np.full(len(t_all), max_d - t_all if np.isfinite(max_d) else np.inf)
+    bound_ex = (
+        np.full(len(t_ex), max_d) - t_ex if np.isfinite(max_d) else np.full(len(t_ex), np.inf)
+    )
+    passes = 1 if trim_p is None or sigma is None else 1 + TRIM_ITERATIONS
+    eps = np.full(n_locations, eps_prior)
+    nu = np.full(n_locations, nu_prior)
+    for _ in range(passes):
+        e = d_ex - t_ex
+        kept = e < bound_ex
+        n_ex = np.bincount(ex_loc[kept], minlength=n_locations).astype(float)
+        nu_hat = _truncated_exponential_scale(
+            e[kept], np.minimum(bound_ex[kept], 1e6), ex_loc[kept], n_locations
+        )
+        nu = (n_ex * np.nan_to_num(nu_hat) + prior_excesses * nu_prior) / (n_ex + prior_excesses)
+        # Expected excesses of a day below its bound: exp(-t/ν) (1 - exp(-bound/ν)).
+        nu_all = nu[all_loc]
+        with np.errstate(over="ignore", invalid="ignore"):
+            weight = np.exp(-t_all / nu_all) * -np.expm1(-np.maximum(bound_all, 0.0) / nu_all)
+        w = np.bincount(all_loc, weights=np.nan_to_num(weight), minlength=n_locations)
+        eps = np.clip((n_ex + prior_days * eps_prior) / (w + prior_days), 0.0, 1.0)
+        if passes == 1:
+            break
+        # Where each day's p-value reaches trim_p: its bound for the next pass.
+        new_bound_ex = _p_bound(t_ex, sigma_ex, eps[ex_loc], nu[ex_loc], trim_p, max_d) - t_ex
+        new_bound_all = _p_bound(t_all, sigma_all, eps[all_loc], nu[all_loc], trim_p, max_d) - t_all
+        if np.allclose(new_bound_ex, bound_ex) and np.allclose(new_bound_all, bound_all):
+            break
+        bound_ex, bound_all = new_bound_ex, new_bound_all
+    return eps, nu
+
+
+def _p_bound(
+    t: np.ndarray, sigma: np.ndarray, eps: np.ndarray, nu: np.ndarray, trim_p: float, max_d: float
+) -> np.ndarray:
+    """The deviation at which ``null_p_value`` falls to ``trim_p`` (at least ``t``, at most
+    ``max_d``): the larger of the noise part's and the tail part's own bounds, refined by a few
+    bisection steps on the sum (which is decreasing in ``d``)."""
+    from scipy.special import ndtri
+
+    normal = sigma * ndtri(1.0 - trim_p / 2.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tail = np.where(eps > trim_p, nu * np.log(eps / trim_p), 0.0)
+    lo = np.maximum(np.maximum(normal, tail), t)
+    hi = lo + normal + tail + 10.0 * nu
+    for _ in range(30):
+        mid = 0.5 * (lo + hi)
+        above = null_p_value(mid, sigma, eps, nu) > trim_p
+        lo = np.where(above, mid, lo)
+        hi = np.where(above, hi, mid)
+    return np.minimum(0.5 * (lo + hi), max_d)
 
 
 def null_p_value(d: np.ndarray, sigma: np.ndarray, eps: np.ndarray, nu: np.ndarray) -> np.ndarray:

@@ -194,3 +194,46 @@ def test_price_points_from_sales_leave_out_promotion_days_and_round_to_the_penny
         "date": [pd.Timestamp("2026-01-01"), pd.Timestamp("2026-01-02")],
         "price": [2.5, 2.5],
     }
+
+
+def test_trimmed_pool_keeps_past_anomalies_out_of_the_benign_tail():
+    # 300 items x 365 days of price noise (sd 1 %) with 120 past anomalies 40-70 % off: left in,
+    # they teach a benign tail under which a new 50 %-off price looks ordinary.
+    rng = np.random.default_rng(5)
+    sigma = np.full(300, 0.01)
+    hist_d = np.abs(rng.normal(0.0, 0.01, (300, 365)))
+    cells = rng.choice(hist_d.size, 120, replace=False)
+    hist_d.flat[cells] = -np.log(rng.uniform(0.3, 0.6, 120))
+    kwargs = dict(
+        eps_prior=0.01, nu_prior=0.1, prior_days=200, prior_excesses=20, max_d=np.log(5.0)
+    )
+    loc = np.zeros(300, dtype=int)
+    eps_raw, nu_raw = fit_deviation_pool(hist_d, 3 * sigma, loc, 1, **kwargs)
+    eps, nu = fit_deviation_pool(hist_d, 3 * sigma, loc, 1, sigma=sigma, trim_p=1e-3, **kwargs)
+    half_off = np.array([np.log(2.0)])
+    p_raw = null_p_value(half_off, sigma[:1], eps_raw, nu_raw)[0]
+    p_trim = null_p_value(half_off, sigma[:1], eps, nu)[0]
+    assert p_raw > 1e-4  # the untrimmed tail: 50 % off is not rare enough for BH at m = 300
+    assert p_trim < 1e-8
+    assert nu[0] < nu_raw[0] / 3
+
+
+def test_trimmed_pool_is_consistent_when_every_deviation_is_benign():
+    # Frequent benign deviations (10 % of days, exponential scale 0.2): trimming only the far
+    # tail, with the truncation in the likelihood, must not shrink the scale it learns.
+    rng = np.random.default_rng(2)
+    hist_d = np.where(rng.random((100, 100)) < 0.1, 0.05 + rng.exponential(0.2, (100, 100)), 0)
+    eps, nu = fit_deviation_pool(
+        hist_d,
+        np.full(100, 0.05),
+        np.zeros(100, dtype=int),
+        1,
+        eps_prior=0.01,
+        nu_prior=0.1,
+        prior_days=200,
+        prior_excesses=5,
+        sigma=np.full(100, 0.05 / 3),
+        trim_p=1e-3,
+    )
+    assert nu[0] == pytest.approx(0.2, rel=0.15)
+    assert eps[0] == pytest.approx(0.1 * np.exp(0.05 / 0.2), rel=0.2)
