@@ -132,7 +132,11 @@ def estate_build() -> Estate:
         oil_units = OIL_SPIKE_UNITS if day == OIL_SPIKE_DAY else OIL_DAILY_UNITS
         sales.append(
             DailySales(
-                product=oil, location=store, date=day, units_sold=oil_units, unit_price=oil.unit_price
+                product=oil,
+                location=store,
+                date=day,
+                units_sold=oil_units,
+                unit_price=oil.unit_price,
             )
         )
         stock.append(StockLevel(product=oil, location=store, date=day, on_hand=140))

@@ -8,9 +8,7 @@ from playwright.sync_api import expect
 pytestmark = pytest.mark.browser
 
 
-def test_store_staff_signs_in_through_the_login_form_and_reaches_the_anomalies(
-    page, store_staff
-):
+def test_store_staff_signs_in_through_the_login_form_and_reaches_the_anomalies(page, store_staff):
     page.goto("/admin/")
     expect(page).to_have_url("/admin/login/?next=/admin/")
 

@@ -131,4 +131,4 @@ def test_the_list_fits_1280_px_with_the_triage_columns_in_view(signed_in, estate
         expect(header, f"no {label} column").to_be_visible()
         box = header.bounding_box()
         assert box is not None
-        assert 0 <= box["x"] and box["x"] + box["width"] <= VIEWPORT["width"], (label, box)
+        assert box["x"] >= 0 and box["x"] + box["width"] <= VIEWPORT["width"], (label, box)
