@@ -1,9 +1,9 @@
 """Fixtures of the browser tests: Debian's Chromium driven by Playwright (sync API) against
 pytest-django's live server, one browser for the package, a guarded page per test.
 
-Without Chromium (``/usr/bin/chromium``, or ``SHELFWATCH_CHROMIUM``) or the playwright
-package the tests skip, saying why; in CI (``CI=true``) they fail instead. No browser is ever
-downloaded.
+Without Chromium (``/usr/bin/chromium``, or ``SHELFWATCH_CHROMIUM``) the tests skip, saying
+why; in CI (``CI=true``) they fail instead. No browser is ever downloaded (the playwright
+package is a requirement like pytest-django).
 """
 
 from __future__ import annotations
@@ -64,10 +64,8 @@ def browser() -> Iterator:
     loop stops after them, so the rest of the suite runs without it)."""
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} not found (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install -r requirements.txt)")
+    from playwright.sync_api import sync_playwright
+
     # Playwright's sync API keeps an asyncio loop on this thread, which makes Django refuse
     # ORM calls from the test code (SynchronousOnlyOperation); nothing here is async.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")

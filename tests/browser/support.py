@@ -4,6 +4,7 @@ error), how a path through the screens is counted, and the screenshots for docs/
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +60,12 @@ class PageGuard:
         page.on("pageerror", self.on_page_error)
 
 
+def _describe(locator: Locator) -> str:
+    """The locator's selector (its repr also names the frame and its URL)."""
+    found = re.search(r"selector='(.*)'>$", repr(locator))
+    return found.group(1) if found else repr(locator)
+
+
 class Journey:
     """Drives a page the way a person does and counts what it took.
 
@@ -83,12 +90,12 @@ class Journey:
 
     def click(self, locator: Locator) -> None:
         """Click ``locator`` with the mouse."""
-        self.interactions.append(f"click {locator}")
+        self.interactions.append(f"click {_describe(locator)}")
         locator.click()
 
     def fill(self, locator: Locator, value: str) -> None:
         """Click into a field and enter ``value`` (one interaction)."""
-        self.interactions.append(f"fill {locator} = {value!r}")
+        self.interactions.append(f"fill {_describe(locator)} = {value!r}")
         locator.fill(value)
 
     def press(self, key: str) -> None:
