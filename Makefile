@@ -9,7 +9,7 @@ DEMO_SEED ?= 7
 DEMO_BACKFILL_DAYS ?= 60
 PORT ?= 8000
 
-.PHONY: venv demo demo-data serve serve-prod test lint format online-retail clean-demo bench schemathesis
+.PHONY: venv demo demo-data serve serve-prod test lint format online-retail clean-demo bench schemathesis screenshots
 
 # DEBUG defaults to off (production); the developer targets ask for it (the test suite does so
 # in tests/settings.py). An environment that sets DEBUG itself wins.
@@ -42,6 +42,10 @@ demo: demo-data serve
 
 test: venv
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# docs/screenshots/*.png (shown in the README) from the browser tests, in Debian's Chromium.
+screenshots: venv
+	SHELFWATCH_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 lint: venv
 	$(BIN)/ruff check .
