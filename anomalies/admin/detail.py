@@ -53,11 +53,12 @@ from anomalies.services.triage import (
     anomaly_unsnooze,
 )
 from common.formatting import money
-from outcomes.models import COUNTABLE_TYPES, CycleCount
 from outcomes.services.cycle_counts import (
     CycleCountError,
     anomaly_count_record,
+    anomaly_countable,
     cycle_count_default_date,
+    cycle_count_open,
     cycle_count_result_sentence,
     cycle_counts_request,
 )
@@ -68,14 +69,6 @@ if TYPE_CHECKING:
 REQUEST_COUNT_PERMISSION = "outcomes.add_cyclecount"
 RECORD_COUNT_PERMISSIONS = ("outcomes.add_cyclecount", "outcomes.change_cyclecount")
 COUNT_ACTIONS = ("request_count", "record_count")
-
-
-def _may_count(anomaly: Anomaly) -> bool:
-    return (
-        anomaly.anomaly_type in COUNTABLE_TYPES
-        and anomaly.product_id is not None
-        and anomaly.status in WORKABLE_STATUSES
-    )
 
 
 def triage_buttons(*, anomaly: Anomaly, user: User, may_change: bool, pending: Any) -> set[str]:
@@ -95,7 +88,7 @@ def triage_buttons(*, anomaly: Anomaly, user: User, may_change: bool, pending: A
             buttons.add("assign_to_me")
     if status == AnomalyStatus.SNOOZED:
         buttons.add("unsnooze")
-    if _may_count(anomaly):
+    if anomaly_countable(anomaly):
         if pending is None and user.has_perm(REQUEST_COUNT_PERMISSION):
             buttons.add("request_count")
         if all(user.has_perm(p) for p in RECORD_COUNT_PERMISSIONS):
@@ -142,14 +135,7 @@ class AnomalyDetailMixin:
     def triage_context(self, request: HttpRequest, anomaly: Anomaly) -> dict[str, Any]:
         """What the page's toolbar, count form, pending indicator and similar block need."""
         user = request.user
-        pending = (
-            CycleCount.objects.open()
-            .filter(product_id=anomaly.product_id, location_id=anomaly.location_id)
-            .select_related("requested_by")
-            .first()
-            if anomaly.product_id is not None
-            else None
-        )
+        pending = cycle_count_open(product_id=anomaly.product_id, location_id=anomaly.location_id)
         may_change = self.has_change_permission(request, anomaly)
         buttons = triage_buttons(anomaly=anomaly, user=user, may_change=may_change, pending=pending)
         today = timezone.localdate()

@@ -144,6 +144,29 @@ def cycle_count_default_date(
     return latest or today
 
 
+def anomaly_countable(anomaly: Anomaly) -> bool:
+    """Whether a count can check ``anomaly``: a ghost-stock or inventory-discrepancy finding
+    of one SKU that is not closed (what ``cycle_counts_request`` accepts)."""
+    return (
+        anomaly.anomaly_type in COUNTABLE_TYPES
+        and anomaly.product_id is not None
+        and anomaly.status not in CLOSED_STATUSES
+    )
+
+
+def cycle_count_open(*, product_id: int | None, location_id: int) -> CycleCount | None:
+    """The open (requested) count of a SKU/location, with who requested it; ``None`` if
+    there is none (at most one: ``cyclecount_one_open_per_sku_location``)."""
+    if product_id is None:
+        return None
+    return (
+        CycleCount.objects.open()
+        .filter(product_id=product_id, location_id=location_id)
+        .select_related("requested_by")
+        .first()
+    )
+
+
 def _request_note(book: int | None) -> str:
     if book is None:
         return "cycle count requested (no book stock known)"
