@@ -169,8 +169,8 @@ def cycle_count_open(*, product_id: int | None, location_id: int) -> CycleCount 
 
 def _request_note(book: int | None) -> str:
     if book is None:
-        return "cycle count requested (no book stock known)"
-    return f"cycle count requested (book stock {book} units)"
+        return "no book stock known when requested"
+    return f"book stock {book:,} units when requested"
 
 
 # --- requesting --------------------------------------------------------------------------------

@@ -196,7 +196,7 @@ def test_requesting_a_count_logs_it_on_the_anomaly_once(staff_user, ghost):
         "open",
         "open",
     )
-    assert entry.note == "cycle count requested (book stock 33 units)"
+    assert entry.note == "book stock 33 units when requested"
 
 
 def test_anomaly_count_record_rolls_back_the_request_when_the_count_is_refused(staff_user, ghost):
