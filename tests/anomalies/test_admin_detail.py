@@ -617,3 +617,18 @@ def test_merge_with_nothing_ticked_says_so(users, ghost):
 
 def test_merge_url_takes_only_posts(users, ghost):
     assert login(users["staff"]).get(merge_url(ghost)).status_code == 405
+
+
+def test_change_page_query_budget(users, ghost, similar, django_assert_max_num_queries):
+    for _ in range(3):
+        AnomalyFactory(product=ProductFactory(category="Dairy"), location=ghost.location)
+    client = login(users["staff"])
+    client.get(change_url(ghost))  # warm the session
+    # Session, user, 2 x permissions, store scope, the anomaly; sales, stock, receipts for the
+    # table; latest sales day, sales and stock for the chart; the open count of the SKU here,
+    # the latest stock day (count date), similar anomalies (one query, not one per row); the
+    # assignee choices, "grouped here" count, activity log. 18, whatever the number of similar
+    # anomalies.
+    with django_assert_max_num_queries(18):
+        response = client.get(change_url(ghost))
+    assert len(response.context["similar_anomalies"]) == 4
