@@ -91,7 +91,9 @@ def triage_buttons(*, anomaly: Anomaly, user: User, may_change: bool, pending: A
     if anomaly_countable(anomaly):
         if pending is None and user.has_perm(REQUEST_COUNT_PERMISSION):
             buttons.add("request_count")
-        if all(user.has_perm(p) for p in RECORD_COUNT_PERMISSIONS):
+        # An open count of another origin (a control count) is recorded on its own page.
+        theirs = pending is None or pending.anomaly_id == anomaly.pk
+        if theirs and all(user.has_perm(p) for p in RECORD_COUNT_PERMISSIONS):
             buttons.add("record_count")
     return buttons
 

@@ -403,6 +403,19 @@ def test_request_count_logs_it_and_the_page_shows_it_pending(users, ghost):
     assert "Cycle count requested" in html  # the activity log, in words
 
 
+def test_a_control_count_of_the_sku_is_shown_pending_and_recorded_on_its_own_page(users, ghost):
+    control = CycleCount.objects.create(
+        product=ghost.product, location=ghost.location, is_control=True, book_on_hand=33
+    )
+
+    html = login(users["staff"]).get(change_url(ghost)).content.decode()
+
+    assert "(a control count of this SKU here)" in html
+    assert reverse("admin:outcomes_cyclecount_change", args=[control.pk]) in html
+    assert 'id="record-count-form"' not in html
+    assert "request_count" not in button_values(html)
+
+
 def test_requesting_again_says_it_is_already_requested(users, ghost):
     cycle_count_request(anomaly_id=ghost.pk, actor=users["staff"])
 
