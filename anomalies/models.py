@@ -55,6 +55,8 @@ class ActivityAction(models.TextChoices):
     REGRESS = "regress", "Regressed (fired again after resolved)"
     NOTE = "note", "Note"
     OUTCOME = "outcome", "Outcome recorded"
+    COUNT_REQUESTED = "count_requested", "Cycle count requested"
+    MERGE = "merge", "Merged (similar anomalies grouped)"
 
 
 class AnomalyQuerySet(models.QuerySet):

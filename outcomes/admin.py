@@ -43,6 +43,7 @@ from outcomes.services import (
     threshold_proposal_apply,
     threshold_proposals_create,
 )
+from outcomes.services.cycle_counts import cycle_count_default_date, cycle_count_result_sentence
 
 
 @admin.register(Outcome)
@@ -104,8 +105,23 @@ class CycleCountForm(forms.ModelForm):
         model = CycleCount
         fields = ("counted_quantity", "counted_on", "notes")
         help_texts = {
-            "counted_on": "Stock date the count applies to; blank means today.",
+            "counted_on": "Stock date the count applies to: pre-filled with the latest day with "
+            "stock data for this SKU here (imported data often ends before today); blank means "
+            "that day.",
         }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        count = self.instance
+        if (
+            count.pk is not None
+            and count.status == CycleCountStatus.REQUESTED
+            and count.counted_on is None
+            and "counted_on" in self.fields
+        ):
+            self.initial["counted_on"] = cycle_count_default_date(
+                product_id=count.product_id, location_id=count.location_id
+            )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -240,13 +256,24 @@ class CycleCountAdmin(StoreScopedAdminMixin, admin.ModelAdmin):
             )
         except CycleCountError as exc:  # e.g. counted by someone else since the form loaded
             request._cycle_count_error = str(exc)
+        else:
+            request._cycle_count_recorded = True
 
     def response_change(self, request: HttpRequest, obj: CycleCount) -> HttpResponse:
+        """Say in words what the save did (SKU, store, date, book, the finding, the money),
+        instead of Django's "The cycle count "count #1 13@4 (requested)" was changed"."""
         error = getattr(request, "_cycle_count_error", None)
         if error:
             self.message_user(request, error, messages.ERROR)
             return HttpResponseRedirect(request.path)
-        return super().response_change(request, obj)
+        sentence = cycle_count_result_sentence(count_id=obj.pk)
+        if getattr(request, "_cycle_count_recorded", False):
+            self.message_user(request, sentence, messages.SUCCESS)
+        else:
+            self.message_user(request, f"Nothing was changed. {sentence}", messages.INFO)
+        if "_continue" in request.POST:
+            return HttpResponseRedirect(request.path)
+        return self.response_post_save_change(request, obj)
 
     # columns
 

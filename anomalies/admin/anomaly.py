@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from anomalies.admin.detail import AnomalyDetailMixin
 from anomalies.admin.display import pretty_json
 from anomalies.admin.filters import (
     AnomalyCategoryListFilter,
@@ -139,7 +140,7 @@ class AnomalyChangeList(ChangeList):
 
 
 @admin.register(Anomaly)
-class AnomalyAdmin(admin.ModelAdmin):
+class AnomalyAdmin(AnomalyDetailMixin, admin.ModelAdmin):  # detail: the page's one-click triage
     form = AnomalyForm
     list_display = (
         "anomaly_type",

@@ -37,9 +37,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from anomalies.models import Anomaly, AnomalyStatus
-from anomalies.services.triage import TransitionError, anomaly_resolve
+from anomalies.models import ActivityAction, Anomaly, AnomalyStatus
+from anomalies.services.triage import (
+    ActivityEntry,
+    TransitionError,
+    anomaly_activity_record,
+    anomaly_resolve,
+)
 from common.csv_safe import spreadsheet_safe_row
+from common.formatting import money
 from inventory.access import location_ids_check
 from inventory.models import AdjustmentReason, StockAdjustment, StockLevel
 from outcomes.models import (
@@ -47,6 +53,7 @@ from outcomes.models import (
     ActionTaken,
     CycleCount,
     CycleCountStatus,
+    Outcome,
     Verdict,
 )
 from outcomes.services.outcomes import outcome_record
@@ -120,6 +127,52 @@ def _book_on(product_id: int, location_id: int, day: dt.date) -> int | None:
     )
 
 
+def cycle_count_default_date(
+    *, product_id: int, location_id: int, today: dt.date | None = None
+) -> dt.date:
+    """The stock date a count of this SKU/location applies to unless told otherwise: the
+    latest day with book-stock data, not after ``today`` (default: the local date); ``today``
+    when there is none. Imported data usually ends before today (the demo's a month before),
+    and a count dated today would be compared with a book nobody imported."""
+    today = today or timezone.localdate()
+    latest = (
+        StockLevel.objects.filter(product_id=product_id, location_id=location_id, date__lte=today)
+        .order_by("-date")
+        .values_list("date", flat=True)
+        .first()
+    )
+    return latest or today
+
+
+def anomaly_countable(anomaly: Anomaly) -> bool:
+    """Whether a count can check ``anomaly``: a ghost-stock or inventory-discrepancy finding
+    of one SKU that is not closed (what ``cycle_counts_request`` accepts)."""
+    return (
+        anomaly.anomaly_type in COUNTABLE_TYPES
+        and anomaly.product_id is not None
+        and anomaly.status not in CLOSED_STATUSES
+    )
+
+
+def cycle_count_open(*, product_id: int | None, location_id: int) -> CycleCount | None:
+    """The open (requested) count of a SKU/location, with who requested it; ``None`` if
+    there is none (at most one: ``cyclecount_one_open_per_sku_location``)."""
+    if product_id is None:
+        return None
+    return (
+        CycleCount.objects.open()
+        .filter(product_id=product_id, location_id=location_id)
+        .select_related("requested_by")
+        .first()
+    )
+
+
+def _request_note(book: int | None) -> str:
+    if book is None:
+        return "no book stock known when requested"
+    return f"book stock {book:,} units when requested"
+
+
 # --- requesting --------------------------------------------------------------------------------
 
 
@@ -156,7 +209,8 @@ def cycle_counts_request(
     An anomaly whose open count exists is reported under ``existing``; a SKU/location that
     already has an open count of another origin is skipped (one count per shelf at a time).
     The count records the book stock on ``today`` (default: the local date) and its
-    priority (module docstring).
+    priority (module docstring); each new count writes a ``count_requested`` entry in its
+    anomaly's activity log (in the same transaction).
     """
     today = today or timezone.localdate()
     report = CountRequestReport()
@@ -220,6 +274,20 @@ def cycle_counts_request(
                 continue
             open_counts[(anomaly.product_id, anomaly.location_id)] = count
             report.created.append(count)
+        if report.created:
+            anomaly_activity_record(
+                action=ActivityAction.COUNT_REQUESTED,
+                actor=actor,
+                entries=[
+                    ActivityEntry(
+                        count.anomaly_id,
+                        anomalies[count.anomaly_id].status,
+                        anomalies[count.anomaly_id].status,
+                        _request_note(count.book_on_hand),
+                    )
+                    for count in report.created
+                ],
+            )
     return report
 
 
@@ -351,7 +419,8 @@ def cycle_count_record(
 
     1. the count moves requested → counted (conditional update; ``CycleCountConflict`` if it
        is not requested any more);
-    2. a ``StockAdjustment`` of ``counted_on`` (default: the local date; not in the future)
+    2. a ``StockAdjustment`` of ``counted_on`` (default: ``cycle_count_default_date``, the
+       latest day with book-stock data for the SKU/location; not in the future)
        records ``book_before`` (the book stock at the end of that day, else the book at
        request), ``counted`` and ``delta``, and the ``StockLevel`` of that day is set (updated
        or inserted) to ``counted_quantity``;
@@ -370,8 +439,7 @@ def cycle_count_record(
     if counted_quantity < 0:
         raise CycleCountError("The counted quantity cannot be negative.")
     local_today = timezone.localdate()
-    counted_on = counted_on or local_today
-    if counted_on > local_today:
+    if counted_on is not None and counted_on > local_today:
         raise CycleCountError(f"The count date {counted_on} is in the future.")
     now = timezone.now()
     with transaction.atomic():
@@ -388,6 +456,10 @@ def cycle_count_record(
         if count.status != CycleCountStatus.REQUESTED:
             raise CycleCountConflict(
                 f"Cycle count {count_id} is {count.status}; it cannot be recorded."
+            )
+        if counted_on is None:
+            counted_on = cycle_count_default_date(
+                product_id=count.product_id, location_id=count.location_id, today=local_today
             )
         book = _book_on(count.product_id, count.location_id, counted_on)
         if book is None:
@@ -447,6 +519,88 @@ def _close_finding(*, count: CycleCount, book: int, counted: int, actor: User | 
         notes=note,
         actor=actor,
     )
+
+
+def anomaly_count_record(
+    *,
+    anomaly_id: int,
+    counted_quantity: int,
+    actor: User | None,
+    counted_on: dt.date | None = None,
+    notes: str = "",
+) -> CycleCount:
+    """Record a count for a finding in one step: request it if no count is open, then record
+    it (``cycle_count_request`` then ``cycle_count_record``, in one transaction).
+
+    What the anomaly page's "Record count" form does. ``counted_on`` defaults to
+    ``cycle_count_default_date``. Raises ``CycleCountError`` when the anomaly cannot be
+    counted or the count is refused; nothing is written then (not even the request).
+    """
+    with transaction.atomic():
+        count = cycle_count_request(anomaly_id=anomaly_id, actor=actor)
+        return cycle_count_record(
+            count_id=count.pk,
+            counted_quantity=counted_quantity,
+            actor=actor,
+            counted_on=counted_on,
+            notes=notes,
+        )
+
+
+def _units(n: int) -> str:
+    return f"{n:,} unit" if n == 1 else f"{n:,} units"
+
+
+def _finding_words(anomaly: Anomaly, outcome: Outcome | None) -> list[str]:
+    kind = f"the {anomaly.anomaly_type.replace('_', '-')} finding"
+    if anomaly.status == AnomalyStatus.DISMISSED:
+        return [f"{kind} was already dismissed"]
+    if anomaly.status != AnomalyStatus.RESOLVED:
+        return [f"{kind} is still {anomaly.status}"]
+    verdict = outcome.verdict if outcome is not None else None
+    if verdict == Verdict.TRUE_POSITIVE:
+        return [f"{kind} is resolved", f"{money(outcome.recovered_value)} recovered"]
+    if verdict == Verdict.FALSE_POSITIVE:
+        return [f"{kind} is resolved as a false positive (the books were right)"]
+    if verdict == Verdict.INCONCLUSIVE:
+        return [f"{kind} is resolved, inconclusive (more on the shelf than on the books)"]
+    return [f"{kind} is resolved"]
+
+
+def cycle_count_result_sentence(*, count_id: int) -> str:
+    """What a recorded count did, in words for the person who entered it (no database ids):
+
+    "Counted 13 units of SKU-0042 at STORE-01 on 2026-10-31 (book 33): book stock corrected
+    to 13; the ghost-stock finding is resolved; £1,118.60 recovered."
+
+    Money with ``common.formatting.money`` (``SHELFWATCH_CURRENCY``). For a count that is not
+    counted (yet) it says what state it is in.
+    """
+    count = (
+        CycleCount.objects.select_related("product", "location", "anomaly", "stock_adjustment")
+        .filter(pk=count_id)
+        .first()
+    )
+    if count is None:
+        return "The cycle count no longer exists."
+    where = f"{count.product.sku} at {count.location.code}"
+    if count.status != CycleCountStatus.COUNTED:
+        return f"The cycle count of {where} is {count.get_status_display().lower()}."
+    adjustment = getattr(count, "stock_adjustment", None)
+    head = f"Counted {_units(count.counted_quantity)} of {where} on {count.counted_on:%Y-%m-%d}"
+    parts: list[str] = []
+    if adjustment is not None:
+        head += f" (book {adjustment.book_before:,})"
+        if adjustment.delta:
+            parts.append(f"book stock corrected to {adjustment.counted:,}")
+        else:
+            parts.append("book stock unchanged")
+    if count.anomaly_id is None:
+        parts.append("a control count (no finding): it feeds the recall estimate")
+    else:
+        outcome = Outcome.objects.filter(anomaly_id=count.anomaly_id).first()
+        parts.extend(_finding_words(count.anomaly, outcome))
+    return f"{head}: {'; '.join(parts)}." if parts else f"{head}."
 
 
 def cycle_counts_cancel(*, count_ids: list[int] | set[int], actor: User | None) -> int:

@@ -220,7 +220,7 @@ def test_count_below_book_confirms_ghost_stock(staff_user):
     )
     assert list(
         AnomalyActivity.objects.filter(anomaly=anomaly).order_by("id").values_list("action")
-    ) == [("resolve",), ("outcome",)]
+    ) == [("count_requested",), ("resolve",), ("outcome",)]
 
 
 def test_count_equal_to_book_is_a_false_positive(staff_user):
