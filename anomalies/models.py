@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -553,10 +555,12 @@ class TriageSla(models.Model):
         help_text="The timer turns amber once this share of the target has passed, red at 100%.",
     )
     opens_at = models.TimeField(
-        "business day starts", default="08:00", help_text="Local time (the TIME_ZONE setting)."
+        "business day starts",
+        default=datetime.time(8),
+        help_text="Local time (the TIME_ZONE setting).",
     )
     closes_at = models.TimeField(
-        "business day ends", default="18:00", help_text="Local time; after the start."
+        "business day ends", default=datetime.time(18), help_text="Local time; after the start."
     )
     monday = models.BooleanField(default=True)
     tuesday = models.BooleanField(default=True)
