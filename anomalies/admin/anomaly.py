@@ -126,7 +126,6 @@ class AnomalyAdmin(TriageListMixin, admin.ModelAdmin):
         "type_label",
         "severity_badge",
         "sku_product",
-        "location_code",
         "dates",
         "money",
         "q_value_column",

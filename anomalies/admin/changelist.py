@@ -9,7 +9,8 @@ What the page needs beyond Django's changelist, and what it costs:
 - the saved-views bar: one query (shared views and the user's own).
 
 The list fits 1280 px: short type labels, product name under the SKU, start and end dates in
-one cell, one line of explanation cut with an ellipsis (``static/anomalies/triage_list.css``).
+one cell, one line of explanation cut with an ellipsis; the store
+and the product's name under the SKU, (``static/anomalies/triage_list.css``).
 """
 
 from __future__ import annotations
@@ -187,20 +188,20 @@ class TriageListMixin:
         # that day; blank for findings outside the control (no p-value).
         return "" if obj.q_value is None else f"{obj.q_value:.2g}"
 
-    @admin.display(description="SKU / product", ordering="product__sku")
+    @admin.display(description="SKU / store", ordering="product__sku")
     def sku_product(self, obj: Anomaly) -> str:
-        if not obj.product_id:
-            return format_html('<span class="sku">{}</span>', "(location)")
+        # Two lines: the SKU, then the store and the product's name (cut with an ellipsis).
+        sku = obj.product.sku if obj.product_id else "(location)"
+        name = obj.product.name if obj.product_id else ""
         return format_html(
-            '<span class="sku">{}</span><span class="product" title="{}">{}</span>',
-            obj.product.sku,
-            obj.product.name,
-            obj.product.name,
+            '<span class="sku">{}</span><span class="sub" title="{}"><span class="store">{}</span>'
+            "{}{}</span>",
+            sku,
+            name,
+            obj.location.code,
+            " · " if name else "",
+            name,
         )
-
-    @admin.display(description="store", ordering="location__code")
-    def location_code(self, obj: Anomaly) -> str:
-        return obj.location.code
 
     @admin.display(description="dates", ordering="start_date")
     def dates(self, obj: Anomaly) -> str:

@@ -89,12 +89,13 @@ def business_seconds(start: dt.datetime, end: dt.datetime, hours: BusinessHours)
 
 
 def duration_text(seconds: int) -> str:
-    """A duration as the list shows it: ``45m``, ``3h 10m``, ``4h``, ``27h 5m``."""
+    """A duration as the list shows it: ``45m``, ``3h 10m``, ``4h``; from 10 hours on, whole
+    hours (``27h``): minutes no longer matter and the column stays narrow."""
     minutes = max(0, seconds) // 60
     hours, minutes = divmod(minutes, 60)
     if not hours:
         return f"{minutes}m"
-    return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    return f"{hours}h {minutes}m" if minutes and hours < 10 else f"{hours}h"
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,10 @@ def test_list_shows_short_label_money_and_one_line_explanation(admin_client):
 
     assert '<span title="Ghost stock (phantom inventory)">Ghost stock</span>' in html
     assert '<td class="field-money">£1,118.60</td>' in html
-    assert '<span class="sku">SKU-0042</span><span class="product" title="Tea towel">' in html
+    assert (
+        '<span class="sku">SKU-0042</span><span class="sub" title="Tea towel">'
+        '<span class="store">STORE-01</span> · Tea towel</span>'
+    ) in html
     assert "2026-10-29<br>→ 10-31" in html
     assert '<span class="one-line" title="No sales for 6 days' in html
     cell = re.search(r'<th class="field-type_label">(.*?)</th>', html).group(1)

@@ -116,7 +116,8 @@ def test_durations_read_as_hours_and_minutes():
     assert duration_text(45 * 60) == "45m"
     assert duration_text(3 * HOUR + 10 * 60) == "3h 10m"
     assert duration_text(4 * HOUR) == "4h"
-    assert duration_text(27 * HOUR + 5 * 60) == "27h 5m"
+    assert duration_text(9 * HOUR + 59 * 60) == "9h 59m"
+    assert duration_text(27 * HOUR + 5 * 60) == "27h"
 
 
 def test_state_turns_amber_at_the_warn_share_and_red_at_the_target():
