@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
@@ -391,3 +392,113 @@ def test_sla_targets_are_edited_by_ops_roles_only(
     client.post(change, body)
 
     assert (TriageSla.load().critical_hours == 2) is may_change
+
+
+# --- in a real browser (Debian's Chromium; skipped where it is not installed) -------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@contextmanager
+def chromium_page(width: int = 1280):
+    """A Chromium page ``width`` px wide and the console errors it logs (favicon aside).
+
+    Playwright runs an event loop in this thread, beside which the ORM refuses to run: set the
+    database up before, and read it after the ``with``.
+    """
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not CHROMIUM.exists():
+        pytest.skip("no /usr/bin/chromium")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": width, "height": 900})
+        errors: list[str] = []
+        page.on(
+            "console",
+            lambda m: (
+                errors.append(m.text)
+                if m.type == "error" and not m.location.get("url", "").endswith("favicon.ico")
+                else None
+            ),
+        )
+        try:
+            yield page, errors
+        finally:
+            browser.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_list_fits_1280_px_and_is_worked_by_keyboard(live_server):
+    # Everything in the database first: the ORM refuses to run beside Playwright's event loop.
+    user = UserFactory(username="root", is_superuser=True)
+    client = Client()
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    stores = [LocationFactory(code=f"STORE-0{i}") for i in range(1, 4)]
+    for i in range(30):
+        AnomalyFactory(
+            anomaly_type=AnomalyType.values[i % len(AnomalyType.values)],
+            severity=Severity.values[i % 3],
+            status=AnomalyStatus.ACKNOWLEDGED if i % 4 == 0 else AnomalyStatus.OPEN,
+            assignee=user if i % 3 == 0 else None,
+            product=ProductFactory(name=f"A product with a long name, number {i}"),
+            location=stores[i % 3],
+            value_at_risk=Decimal("12345.67"),
+            explanation="No sales for 6 days although 4.2 units/day were expected; " * 4,
+            start_date=dt.date(2026, 10, 1),
+            end_date=dt.date(2026, 10, 31),
+            last_detected_on=dt.date(2026, 10, 31) - dt.timedelta(days=i),
+        )
+    first, second, third = list(Anomaly.objects.order_by("-last_detected_on", "-id"))[:3]
+    with chromium_page() as (page, errors):
+        page.context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        fit, message, count_url = _work_the_list(page, live_server.url, second)
+        console_errors = list(errors)
+
+    assert (fit["scroll"], fit["page"]) == (0, 0)
+    assert all(fit["columns"]), fit
+    assert fit["explanation"] >= 150, fit  # at least ~25 characters of it on the line
+    assert message == "1 anomaly resolved.", message
+    # After the reload the focus starts again at the top: j is the first row.
+    assert count_url.endswith(f"/{first.pk}/change/#record-count"), count_url
+    assert Anomaly.objects.get(pk=second.pk).status == AnomalyStatus.RESOLVED
+    assert Anomaly.objects.get(pk=third.pk).status != AnomalyStatus.RESOLVED
+    assert console_errors == []
+
+
+def _work_the_list(page, base_url: str, second: Anomaly) -> tuple[dict, str, str]:
+    """Measure the list at the page's width, then j j x ? Esc r (resolve the second row), j c."""
+
+    page.goto(base_url + CHANGELIST)
+    fit = page.evaluate(
+        """() => {
+          const results = document.querySelector('#changelist .results');
+          const right = (sel) => document.querySelector(sel).getBoundingClientRect().right;
+          return {
+            scroll: results.scrollWidth - results.clientWidth,
+            page: document.documentElement.scrollWidth - document.documentElement.clientWidth,
+            columns: ['triage_status', 'assignee', 'money', 'age', 'sla', 'short_explanation']
+              .map((c) => right('#result_list th.column-' + c) <= window.innerWidth),
+            explanation: document.querySelector('#result_list th.column-short_explanation')
+              .getBoundingClientRect().width,
+          };
+        }"""
+    )
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    focused = page.locator("#result_list tbody tr.kb-focus")
+    assert focused.count() == 1
+    assert focused.locator("input.action-select").get_attribute("value") == str(second.pk)
+    page.keyboard.press("x")
+    assert page.locator("input.action-select:checked").count() == 1
+    page.keyboard.press("?")
+    assert page.locator("#kb-help").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator("#kb-help").is_visible()
+    with page.expect_navigation():
+        page.keyboard.press("r")
+    message = page.locator("ul.messagelist li").inner_text()
+    page.keyboard.press("j")
+    with page.expect_navigation():
+        page.keyboard.press("c")
+    return fit, message, page.url
