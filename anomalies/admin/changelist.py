@@ -242,7 +242,7 @@ class TriageListMixin:
             timer.text,
         )
 
-    @admin.display(description="count")
+    @admin.display(description="count", empty_value="")
     def pending_count(self, obj: Anomaly) -> str:
         if not getattr(obj, "count_pending", False):
             return ""
