@@ -652,9 +652,6 @@ class SavedView(models.Model):
     class Meta:
         ordering = ["order", "name", "pk"]
         permissions = [("share_savedview", "Can share a saved view of the triage list")]
-        constraints = [
-            models.UniqueConstraint(fields=["owner", "name"], name="savedview_unique_owner_name"),
-        ]
         indexes = [
             # The triage list's bar: shared views plus the user's own, in order.
             models.Index(fields=["shared", "order"], name="savedview_shared_order_idx"),

@@ -16,54 +16,155 @@ class Migration(migrations.Migration):
     # Numbered 0010 (another issue-14 branch may add 0009); it depends on 0008 only.
 
     dependencies = [
-        ('anomalies', '0008_run_lease'),
+        ("anomalies", "0008_run_lease"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='TriageSla',
+            name="TriageSla",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('critical_hours', models.PositiveSmallIntegerField(default=4, help_text='Business hours a critical finding may wait for its first answer (acknowledge, resolve or dismiss). With 08:00-18:00 days, 10 hours are one day.', verbose_name='critical target (business hours)')),
-                ('warning_hours', models.PositiveSmallIntegerField(default=20, help_text='Business hours for a warning; 20 = two 10-hour business days.', verbose_name='warning target (business hours)')),
-                ('info_hours', models.PositiveSmallIntegerField(default=50, help_text='Business hours for an info finding; 50 = five 10-hour business days.', verbose_name='info target (business hours)')),
-                ('warn_percent', models.PositiveSmallIntegerField(default=75, help_text='The timer turns amber once this share of the target has passed, red at 100%.', verbose_name='turn amber at (% of the target)')),
-                ('opens_at', models.TimeField(default=datetime.time(8, 0), help_text='Local time (the TIME_ZONE setting).', verbose_name='business day starts')),
-                ('closes_at', models.TimeField(default=datetime.time(18, 0), help_text='Local time; after the start.', verbose_name='business day ends')),
-                ('monday', models.BooleanField(default=True)),
-                ('tuesday', models.BooleanField(default=True)),
-                ('wednesday', models.BooleanField(default=True)),
-                ('thursday', models.BooleanField(default=True)),
-                ('friday', models.BooleanField(default=True)),
-                ('saturday', models.BooleanField(default=True)),
-                ('sunday', models.BooleanField(default=False)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "critical_hours",
+                    models.PositiveSmallIntegerField(
+                        default=4,
+                        help_text="Business hours a critical finding may wait for its first answer (acknowledge, resolve or dismiss). With 08:00-18:00 days, 10 hours are one day.",
+                        verbose_name="critical target (business hours)",
+                    ),
+                ),
+                (
+                    "warning_hours",
+                    models.PositiveSmallIntegerField(
+                        default=20,
+                        help_text="Business hours for a warning; 20 = two 10-hour business days.",
+                        verbose_name="warning target (business hours)",
+                    ),
+                ),
+                (
+                    "info_hours",
+                    models.PositiveSmallIntegerField(
+                        default=50,
+                        help_text="Business hours for an info finding; 50 = five 10-hour business days.",
+                        verbose_name="info target (business hours)",
+                    ),
+                ),
+                (
+                    "warn_percent",
+                    models.PositiveSmallIntegerField(
+                        default=75,
+                        help_text="The timer turns amber once this share of the target has passed, red at 100%.",
+                        verbose_name="turn amber at (% of the target)",
+                    ),
+                ),
+                (
+                    "opens_at",
+                    models.TimeField(
+                        default=datetime.time(8, 0),
+                        help_text="Local time (the TIME_ZONE setting).",
+                        verbose_name="business day starts",
+                    ),
+                ),
+                (
+                    "closes_at",
+                    models.TimeField(
+                        default=datetime.time(18, 0),
+                        help_text="Local time; after the start.",
+                        verbose_name="business day ends",
+                    ),
+                ),
+                ("monday", models.BooleanField(default=True)),
+                ("tuesday", models.BooleanField(default=True)),
+                ("wednesday", models.BooleanField(default=True)),
+                ("thursday", models.BooleanField(default=True)),
+                ("friday", models.BooleanField(default=True)),
+                ("saturday", models.BooleanField(default=True)),
+                ("sunday", models.BooleanField(default=False)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'verbose_name': 'triage SLA',
-                'verbose_name_plural': 'triage SLA',
-                'ordering': ['pk'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('pk', 1)), name='triagesla_singleton'), models.CheckConstraint(condition=models.Q(('closes_at__gt', models.F('opens_at'))), name='triagesla_day_in_order'), models.CheckConstraint(condition=models.Q(('critical_hours__gt', 0), ('warning_hours__gt', 0), ('info_hours__gt', 0)), name='triagesla_targets_positive'), models.CheckConstraint(condition=models.Q(('warn_percent__gt', 0), ('warn_percent__lte', 100)), name='triagesla_warn_percent_range')],
+                "verbose_name": "triage SLA",
+                "verbose_name_plural": "triage SLA",
+                "ordering": ["pk"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("pk", 1)), name="triagesla_singleton"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("closes_at__gt", models.F("opens_at"))),
+                        name="triagesla_day_in_order",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("critical_hours__gt", 0),
+                            ("warning_hours__gt", 0),
+                            ("info_hours__gt", 0),
+                        ),
+                        name="triagesla_targets_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("warn_percent__gt", 0), ("warn_percent__lte", 100)),
+                        name="triagesla_warn_percent_range",
+                    ),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SavedView',
+            name="SavedView",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=60)),
-                ('querystring', models.CharField(blank=True, help_text='What follows the ? in the anomaly list\'s address, e.g. status__exact=open&severity__exact=critical. Filter the list, then copy it from the address bar (or use the list\'s "Save this view" link).', max_length=500)),
-                ('shared', models.BooleanField(default=False, help_text='Shown to everyone above the list, not only to its owner.')),
-                ('order', models.PositiveSmallIntegerField(default=100, help_text='Views are shown by this number, then by name.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('owner', models.ForeignKey(blank=True, help_text="Who made it (a shared view stays when its owner's account goes).", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='saved_anomaly_views', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=60)),
+                (
+                    "querystring",
+                    models.CharField(
+                        blank=True,
+                        help_text="What follows the ? in the anomaly list's address, e.g. status__exact=open&severity__exact=critical. Filter the list, then copy it from the address bar (or use the list's \"Save this view\" link).",
+                        max_length=500,
+                    ),
+                ),
+                (
+                    "shared",
+                    models.BooleanField(
+                        default=False,
+                        help_text="Shown to everyone above the list, not only to its owner.",
+                    ),
+                ),
+                (
+                    "order",
+                    models.PositiveSmallIntegerField(
+                        default=100, help_text="Views are shown by this number, then by name."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Who made it (a shared view stays when its owner's account goes).",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="saved_anomaly_views",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['order', 'name', 'pk'],
-                'permissions': [('share_savedview', 'Can share a saved view of the triage list')],
-                'indexes': [models.Index(fields=['shared', 'order'], name='savedview_shared_order_idx')],
-                'constraints': [models.UniqueConstraint(fields=('owner', 'name'), name='savedview_unique_owner_name')],
+                "ordering": ["order", "name", "pk"],
+                "permissions": [("share_savedview", "Can share a saved view of the triage list")],
+                "indexes": [
+                    models.Index(fields=["shared", "order"], name="savedview_shared_order_idx")
+                ],
             },
         ),
         migrations.RunPython(create_sla, migrations.RunPython.noop),
