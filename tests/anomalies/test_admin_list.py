@@ -295,6 +295,8 @@ def test_viewer_sees_saved_views_but_saves_none(client, viewer_for, ops_user):
 def test_store_staff_save_their_own_views_and_cannot_share_them(client, staff_user_for):
     staff = staff_user_for(LocationFactory())
     client.force_login(staff)
+    add_page = client.get(f"{ADD_VIEW}?querystring=assignee%3Dme").content.decode()
+    assert 'name="shared"' not in add_page  # shown read-only, not as a field
 
     response = _post_view(client, shared="on")
 
