@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -515,3 +517,150 @@ class DetectionPolicy(models.Model):
         """The one row, created with the defaults if it does not exist yet."""
         policy, _ = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
         return policy
+
+
+# --- triage list: SLA targets and saved views (issue 14) -------------------------------------
+
+TRIAGE_SLA_DEFAULT_HOURS = {"critical": 4, "warning": 20, "info": 50}  # 4 h, 2 and 5 days of 10 h
+
+
+class TriageSla(models.Model):
+    """How soon a new finding should get its first answer, per severity, in business hours.
+
+    One row (pk 1) edited in the admin, like ``DetectionPolicy``. The clock starts when
+    detection raises the finding (``Anomaly.created_at``) and stops at its first
+    acknowledgement or when it is closed; it counts only the business hours below (the wall
+    clock of ``TIME_ZONE``). The rules live in ``anomalies.services.sla``.
+    """
+
+    SINGLETON_PK = 1
+
+    critical_hours = models.PositiveSmallIntegerField(
+        "critical target (business hours)",
+        default=TRIAGE_SLA_DEFAULT_HOURS["critical"],
+        help_text="Business hours a critical finding may wait for its first answer "
+        "(acknowledge, resolve or dismiss). With 08:00-18:00 days, 10 hours are one day.",
+    )
+    warning_hours = models.PositiveSmallIntegerField(
+        "warning target (business hours)",
+        default=TRIAGE_SLA_DEFAULT_HOURS["warning"],
+        help_text="Business hours for a warning; 20 = two 10-hour business days.",
+    )
+    info_hours = models.PositiveSmallIntegerField(
+        "info target (business hours)",
+        default=TRIAGE_SLA_DEFAULT_HOURS["info"],
+        help_text="Business hours for an info finding; 50 = five 10-hour business days.",
+    )
+    warn_percent = models.PositiveSmallIntegerField(
+        "turn amber at (% of the target)",
+        default=75,
+        help_text="The timer turns amber once this share of the target has passed, red at 100%.",
+    )
+    opens_at = models.TimeField(
+        "business day starts",
+        default=datetime.time(8),
+        help_text="Local time (the TIME_ZONE setting).",
+    )
+    closes_at = models.TimeField(
+        "business day ends", default=datetime.time(18), help_text="Local time; after the start."
+    )
+    monday = models.BooleanField(default=True)
+    tuesday = models.BooleanField(default=True)
+    wednesday = models.BooleanField(default=True)
+    thursday = models.BooleanField(default=True)
+    friday = models.BooleanField(default=True)
+    saturday = models.BooleanField(default=True)
+    sunday = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    WEEKDAY_FIELDS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+    class Meta:
+        verbose_name = "triage SLA"
+        verbose_name_plural = "triage SLA"
+        ordering = ["pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(pk=1), name="triagesla_singleton"),
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=models.F("opens_at")), name="triagesla_day_in_order"
+            ),
+            models.CheckConstraint(
+                condition=Q(critical_hours__gt=0) & Q(warning_hours__gt=0) & Q(info_hours__gt=0),
+                name="triagesla_targets_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(warn_percent__gt=0) & Q(warn_percent__lte=100),
+                name="triagesla_warn_percent_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Triage SLA (critical {self.critical_hours} h, warning {self.warning_hours} h, "
+            f"info {self.info_hours} h)"
+        )
+
+    def clean(self) -> None:
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValidationError({"closes_at": "The business day must end after it starts."})
+        if not any(getattr(self, name) for name in self.WEEKDAY_FIELDS):
+            raise ValidationError("Tick at least one business day.")
+        for name in ("critical_hours", "warning_hours", "info_hours"):
+            if getattr(self, name) == 0:
+                raise ValidationError({name: "A target of 0 hours would always be breached."})
+        if self.warn_percent is not None and not 0 < self.warn_percent <= 100:
+            raise ValidationError({"warn_percent": "Between 1 and 100."})
+
+    @classmethod
+    def load(cls) -> TriageSla:
+        """The one row, created with the defaults if it does not exist yet."""
+        sla, _ = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
+        return sla
+
+
+class SavedView(models.Model):
+    """A named filter of the triage list (the changelist's query string), one click above it.
+
+    Personal (only its owner sees it) or shared (everyone sees it; sharing needs the
+    ``share_savedview`` permission, the ops roles'). The four built-in views live in code
+    (``anomalies.services.saved_views.BUILT_IN_VIEWS``), not here.
+    """
+
+    name = models.CharField(max_length=60)
+    querystring = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="What follows the ? in the anomaly list's address, e.g. "
+        "status__exact=open&severity__exact=critical. Filter the list, then copy it from the "
+        'address bar (or use the list\'s "Save this view" link).',
+    )
+    shared = models.BooleanField(
+        default=False, help_text="Shown to everyone above the list, not only to its owner."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="saved_anomaly_views",
+        help_text="Who made it (a shared view stays when its owner's account goes).",
+    )
+    order = models.PositiveSmallIntegerField(
+        default=100, help_text="Views are shown by this number, then by name."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order", "name", "pk"]
+        permissions = [("share_savedview", "Can share a saved view of the triage list")]
+        indexes = [
+            # The triage list's bar: shared views plus the user's own, in order.
+            models.Index(fields=["shared", "order"], name="savedview_shared_order_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (shared)" if self.shared else self.name
+
+    def clean(self) -> None:
+        self.querystring = (self.querystring or "").strip().lstrip("?")

@@ -43,12 +43,14 @@ VIEWER_PERMISSIONS: Final[list[str]] = [
         "stockadjustment",
     ),
     *_perms("anomalies", "view", "anomaly", "anomalyactivity", "detectionrun", "detectionchunk"),
+    "anomalies.view_savedview",  # the shared views of the triage list
     *_perms("outcomes", "view", "outcome", "cyclecount", "missedanomaly"),
 ]
 
 STORE_STAFF_PERMISSIONS: Final[list[str]] = [
     *VIEWER_PERMISSIONS,
     "anomalies.change_anomaly",  # every triage transition, the assignee and notes
+    *_perms("anomalies", "add change delete", "savedview"),  # their own saved views
     *_perms("outcomes", "add change", "cyclecount", "outcome"),
     "outcomes.add_missedanomaly",
 ]
@@ -58,7 +60,8 @@ OPS_MANAGER_PERMISSIONS: Final[list[str]] = [
     "inventory.view_all_locations",
     "anomalies.add_detectionrun",  # start detection runs
     *_perms("anomalies", "view add change", "detectorconfig"),
-    *_perms("anomalies", "view change", "detectionpolicy"),
+    *_perms("anomalies", "view change", "detectionpolicy", "triagesla"),
+    "anomalies.share_savedview",  # shared views of the triage list
     *_perms("outcomes", "view add change", "thresholdproposal"),
     "outcomes.change_missedanomaly",
     *_perms("notifications", "view add change delete", "notificationchannel"),

@@ -461,6 +461,8 @@ ADMIN_TABLE: dict[str, tuple[frozenset[str], Callable[[World, Store], int] | Non
     "anomalies.detectionrun": (EVERYONE, None),
     "anomalies.detectorconfig": (OPS_UP, None),
     "anomalies.detectionpolicy": (OPS_UP, None),
+    "anomalies.savedview": (EVERYONE, None),
+    "anomalies.triagesla": (OPS_UP, None),
     "outcomes.outcome": (EVERYONE, lambda w, s: s.outcome.pk),
     "outcomes.cyclecount": (EVERYONE, lambda w, s: s.count.pk),
     "outcomes.missedanomaly": (EVERYONE, lambda w, s: s.miss.pk),
@@ -502,7 +504,7 @@ def test_admin_changelist_and_change_page_answer_each_role_and_store(world, labe
         client = _admin(world.users[persona])
         code = client.get(changelist).status_code
         # the policy's changelist redirects to its one row
-        ok = 302 if label == "anomalies.detectionpolicy" else 200
+        ok = 302 if label in ("anomalies.detectionpolicy", "anomalies.triagesla") else 200
         actual[persona, "list"] = code
         expected[persona, "list"] = 302 if persona == ANON else (ok if persona in allowed else 403)
         if obj is None:

@@ -5,7 +5,9 @@ One module per screen; importing them registers their ``ModelAdmin``s:
 - ``anomaly``: anomalies (list, change page, triage actions) and the activity log;
 - ``runs``: detection runs with their chunks, and detector settings;
 - ``policy``: the detection policy (false-discovery rate), one row;
+- ``saved_views``: the triage list's saved views and its SLA targets (``changelist``: the
+  list's columns);
 - ``filters``, ``forms``, ``display``: the anomaly list's filters, its forms, rendering helpers.
 """
 
-from anomalies.admin import anomaly, policy, runs  # noqa: F401  (importing registers them)
+from anomalies.admin import anomaly, policy, runs, saved_views  # noqa: F401  (importing registers them)

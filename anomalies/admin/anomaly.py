@@ -13,7 +13,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -23,14 +22,17 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.text import Truncator
 
+from anomalies.admin.changelist import TriageListMixin
 from anomalies.admin.detail import AnomalyDetailMixin
 from anomalies.admin.display import pretty_json
 from anomalies.admin.filters import (
     AnomalyCategoryListFilter,
     AssigneeListFilter,
     LastDetectedListFilter,
+    MyStoresListFilter,
+    NewInLatestRunListFilter,
+    PendingCountListFilter,
     RegressedListFilter,
     RootCauseListFilter,
 )
@@ -38,14 +40,11 @@ from anomalies.admin.forms import AnomalyForm, AnomalyNoteForm, DismissForm
 from anomalies.models import (
     Anomaly,
     AnomalyActivity,
-    AnomalyStatus,
     DismissReason,
-    Severity,
 )
 from anomalies.selectors import (
     anomalies_for_user,
     anomaly_activities_for_user,
-    detection_day_summary_expressions_for_user,
 )
 from anomalies.services.charts import anomaly_chart_data
 from anomalies.services.context import anomaly_recent_activity
@@ -69,12 +68,6 @@ from inventory.admin import (
 )
 from outcomes.services.cycle_counts import cycle_counts_request
 
-SEVERITY_COLOURS = {
-    Severity.INFO: "#417690",
-    Severity.WARNING: "#b36b00",
-    Severity.CRITICAL: "#ba2121",
-}
-EXPLANATION_LIST_CHARS = 80
 ACTIVITY_LOG_ROWS = 50
 SNOOZE_ACTION_DAYS = 7
 DISMISS_PREVIEW_ROWS = 20
@@ -126,42 +119,33 @@ def false_alarm_sentence(summary: DetectionDaySummary | None) -> str:
     )
 
 
-class AnomalyChangeList(ChangeList):
-    """The changelist whose page query also carries the latest detection day's summary."""
-
-    def get_queryset(self, request: HttpRequest, exclude_parameters=None) -> QuerySet[Anomaly]:
-        # Uncorrelated scalar subqueries in the page query (each evaluated once by the
-        # database) instead of a query of their own: the list's query budget stays fixed.
-        return (
-            super()
-            .get_queryset(request, exclude_parameters)
-            .annotate(**detection_day_summary_expressions_for_user(request.user))
-        )
-
-
 @admin.register(Anomaly)
-class AnomalyAdmin(AnomalyDetailMixin, admin.ModelAdmin):  # detail: the page's one-click triage
+class AnomalyAdmin(TriageListMixin, AnomalyDetailMixin, admin.ModelAdmin):
+    # TriageListMixin: the list's columns; AnomalyDetailMixin: the page's one-click triage.
     form = AnomalyForm
+    # The triage list: columns in anomalies.admin.changelist, sized to fit 1280 px.
     list_display = (
-        "anomaly_type",
+        "type_label",
         "severity_badge",
-        "sku",
-        "product_name",
-        "location_code",
-        "start_date",
-        "end_date",
-        "value_at_risk",
+        "sku_product",
+        "dates",
+        "money",
         "q_value_column",
         "triage_status",
         "assignee",
-        "last_detected_on",
+        "age",
+        "sla",
+        "pending_count",
         "short_explanation",
     )
-    list_display_links = ("anomaly_type",)
+    list_display_links = ("type_label",)
     list_filter = (
         "status",
         "anomaly_type",
         "severity",
+        MyStoresListFilter,
+        NewInLatestRunListFilter,
+        PendingCountListFilter,
         LocationListFilter,
         AnomalyCategoryListFilter,
         LastDetectedListFilter,
@@ -270,8 +254,10 @@ class AnomalyAdmin(AnomalyDetailMixin, admin.ModelAdmin):  # detail: the page's 
         queryset = super().get_queryset(request).select_related(*self.list_select_related)
         return anomalies_for_user(request.user, queryset)
 
-    def get_changelist(self, request: HttpRequest, **kwargs) -> type[ChangeList]:
-        return AnomalyChangeList
+    class Media:
+        # The triage list's layout and its keys (anomalies.admin.changelist).
+        css = {"all": ("anomalies/triage_list.css",)}
+        js = ("anomalies/triage_keys.js",)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
         response = super().changelist_view(request, extra_context)
@@ -280,6 +266,7 @@ class AnomalyAdmin(AnomalyDetailMixin, admin.ModelAdmin):  # detail: the page's 
             rows = context["cl"].result_list
             summary = detection_day_summary_from(rows[0]) if len(rows) else None
             context["false_alarm_summary"] = false_alarm_sentence(summary)
+            context.update(self.triage_list_context(request))
         return response
 
     def get_actions(self, request: HttpRequest) -> dict:
@@ -355,49 +342,6 @@ class AnomalyAdmin(AnomalyDetailMixin, admin.ModelAdmin):  # detail: the page's 
             )
             context["currency"] = settings.SHELFWATCH_CURRENCY
         return super().render_change_form(request, context, add, change, form_url, obj)
-
-    # columns
-
-    @admin.display(description="status", ordering="status")
-    def triage_status(self, obj: Anomaly) -> str:
-        text = obj.get_status_display()
-        if obj.status == AnomalyStatus.SNOOZED and obj.snoozed_until:
-            text += f" until {obj.snoozed_until:%Y-%m-%d}"
-        if obj.status == AnomalyStatus.DISMISSED and obj.dismiss_reason:
-            text += f" ({obj.get_dismiss_reason_display().split(' (')[0].lower()})"
-        if obj.regression_count:
-            text += f" · regressed ×{obj.regression_count}"
-        return text
-
-    @admin.display(description="severity", ordering="severity")
-    def severity_badge(self, obj: Anomaly) -> str:
-        return format_html(
-            '<span style="background:{};color:#fff;padding:1px 6px;border-radius:8px">{}</span>',
-            SEVERITY_COLOURS.get(obj.severity, "#666"),
-            obj.get_severity_display(),
-        )
-
-    @admin.display(description="SKU", ordering="product__sku")
-    def sku(self, obj: Anomaly) -> str:
-        return obj.product.sku if obj.product_id else "(location)"
-
-    @admin.display(description="product", ordering="product__name")
-    def product_name(self, obj: Anomaly) -> str:
-        return obj.product.name if obj.product_id else ""
-
-    @admin.display(description="location", ordering="location__code")
-    def location_code(self, obj: Anomaly) -> str:
-        return obj.location.code
-
-    @admin.display(description="q-value", ordering="q_value")
-    def q_value_column(self, obj: Anomaly) -> str:
-        # The lowest false-discovery rate at which this finding is still reported at its store
-        # that day; blank for findings outside the control (no p-value).
-        return "" if obj.q_value is None else f"{obj.q_value:.2g}"
-
-    @admin.display(description="explanation")
-    def short_explanation(self, obj: Anomaly) -> str:
-        return Truncator(obj.explanation).chars(EXPLANATION_LIST_CHARS)
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         # "N anomalies with the same root cause" links to the changelist filtered by parent.
