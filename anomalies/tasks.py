@@ -106,17 +106,13 @@ def reap_detection_runs_task() -> dict:
 def wake_snoozed_task(today: str | None = None) -> dict:
     """Reopen the snoozed anomalies whose day has come, and the acknowledged ones whose
     condition (counted, next receipt, a date) has passed while detection still finds them, as
-    of ``today`` (ISO date; default: the local date). Idempotent: a second run the same day
-    reopens nothing.
+    of ``today`` (ISO date; default: the local date); returns the ids reopened. Idempotent: a
+    second run the same day reopens nothing.
     """
     day = dt.date.fromisoformat(today) if today else timezone.localdate()
-    report = anomalies_wake_snoozed(today=day)
+    woken = anomalies_wake_snoozed(today=day)
     returned = anomalies_wake_acknowledged(today=day)
-    return {
-        "today": day.isoformat(),
-        "reopened": report.changed_ids,
-        "acknowledgements_ended": returned.changed_ids,
-    }
+    return {"today": day.isoformat(), "reopened": woken.changed_ids + returned.changed_ids}
 
 
 @shared_task(name="anomalies.prune_retention")

@@ -379,11 +379,11 @@ def ack_until_check(*, kind: str, until: dt.date | None, today: dt.date) -> None
     ``today`` and at most ``ACK_UNTIL_MAX_DAYS`` later."""
     if kind not in ACK_UNTIL_KINDS:
         raise ValueError(
-            f"Unknown condition {kind!r}; acknowledge until one of {', '.join(ACK_UNTIL_KINDS)}."
+            f"Unknown condition '{kind}'; acknowledge until one of {', '.join(ACK_UNTIL_KINDS)}."
         )
     if kind != AckUntil.DATE:
         if until is not None:
-            raise ValueError(f'A date goes with "until a date" only, not with {kind!r}.')
+            raise ValueError(f"A date goes with \"until a date\" only, not with '{kind}'.")
         return
     if until is None:
         raise ValueError("Give the date to acknowledge until.")
