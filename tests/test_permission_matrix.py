@@ -240,6 +240,7 @@ API_TABLE: list[Op] = [
     Op("GET", "/api/v1/anomalies/{id}/", "scoped", obj=_anomaly),
     Op("GET", "/api/v1/anomalies/{id}/activity/", "scoped", obj=_anomaly),
     _triage("acknowledge"),
+    _triage("acknowledge-until", lambda w, s: {"kind": "receipt"}),
     _triage("assign", lambda w, s: {"me": True}),
     _triage("dismiss", lambda w, s: {"reason": "expected"}),
     _triage("note", lambda w, s: {"note": "checked the shelf"}, ok=201),
@@ -561,6 +562,34 @@ def test_admin_triage_action_changes_only_what_the_role_and_store_allow(world, a
             actual[persona, store_name] = _rolled_back(call)
             may = persona in (OPS, ADMIN) or (persona == STAFF_A and store_name == "A")
             expected[persona, store_name] = ANOMALY_ACTIONS[action] if may else AnomalyStatus.OPEN
+    assert actual == expected
+
+
+def test_admin_acknowledge_until_action_changes_only_what_the_role_and_store_allow(world):
+    url = reverse("admin:anomalies_anomaly_changelist")
+    actual, expected = {}, {}
+    for persona in PERSONAS:
+        for store_name in STORES:
+            anomaly = world.stores[store_name].anomaly
+
+            def call(anomaly=anomaly, persona=persona):
+                _admin(world.users[persona]).post(
+                    url,
+                    {
+                        "action": "acknowledge_until",
+                        "_selected_action": [anomaly.pk],
+                        "post": "yes",
+                        "kind": "counted",
+                    },
+                )
+                row = Anomaly.objects.get(pk=anomaly.pk)
+                return row.status, row.ack_until_kind
+
+            actual[persona, store_name] = _rolled_back(call)
+            may = persona in (OPS, ADMIN) or (persona == STAFF_A and store_name == "A")
+            expected[persona, store_name] = (
+                (AnomalyStatus.ACKNOWLEDGED, "counted") if may else (AnomalyStatus.OPEN, "none")
+            )
     assert actual == expected
 
 

@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from anomalies.admin.ack_until import acknowledge_until
 from anomalies.admin.display import pretty_json
 from anomalies.admin.filters import (
     AnomalyCategoryListFilter,
@@ -178,6 +179,7 @@ class AnomalyAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     actions = (
         "acknowledge",
+        acknowledge_until,
         "assign_to_me",
         "snooze_7_days",
         "unsnooze",

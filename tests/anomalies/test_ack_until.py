@@ -12,6 +12,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from anomalies.detectors.base import make_findings
 from anomalies.models import AckUntil, ActivityAction, Anomaly
@@ -393,3 +394,114 @@ def test_acknowledged_again_with_another_condition_meanwhile_is_skipped(
 
 def test_the_count_status_read_through_the_reverse_relation_is_the_recorded_one():
     assert COUNT_RECORDED_STATUS == CycleCountStatus.COUNTED
+
+
+# --- the admin action and the API action -------------------------------------------------------
+
+CHANGELIST = "/admin/anomalies/anomaly/"
+
+
+@pytest.fixture
+def staff_client(client, actor):
+    from common.roles import STORE_STAFF
+    from tests.conftest import grant_role
+
+    grant_role(actor, STORE_STAFF, all_locations=True)
+    client.force_login(actor)
+    return client
+
+
+def test_admin_action_asks_for_the_condition_first(staff_client, existing):
+    anomaly = existing(OPEN)
+
+    response = staff_client.post(
+        CHANGELIST, {"action": "acknowledge_until", "_selected_action": [anomaly.pk]}
+    )
+
+    assert response.status_code == 200
+    assert response.templates[0].name == "admin/anomalies/anomaly/ack_until.html"
+    assert b"Until the next receipt" in response.content
+    assert _state(anomaly) == (OPEN, AckUntil.NONE)
+
+
+def test_admin_action_until_a_date_without_the_date_shows_the_error(staff_client, existing):
+    anomaly = existing(OPEN)
+
+    response = staff_client.post(
+        CHANGELIST,
+        {
+            "action": "acknowledge_until",
+            "_selected_action": [anomaly.pk],
+            "post": "yes",
+            "kind": "date",
+        },
+    )
+
+    assert response.status_code == 200
+    assert b"Give the date to acknowledge until." in response.content
+    assert _state(anomaly) == (OPEN, AckUntil.NONE)
+
+
+def test_admin_action_acknowledges_until_the_condition_and_reports_counts(staff_client, existing):
+    anomaly = existing(OPEN)
+    closed = AnomalyFactory(status=RESOLVED)
+
+    response = staff_client.post(
+        CHANGELIST,
+        {
+            "action": "acknowledge_until",
+            "_selected_action": [anomaly.pk, closed.pk],
+            "post": "yes",
+            "kind": "receipt",
+            "note": "delivery booked",
+        },
+        follow=True,
+    )
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "1 anomaly acknowledged until the next receipt; 1 skipped (1 resolved)."
+    ]
+    assert _state(anomaly) == (ACK, AckUntil.RECEIPT)
+    assert activities(anomaly)[-1][-1] == "until the next receipt; assigned to ops; delivery booked"
+
+
+def test_api_acknowledge_until_a_date_and_the_fields_it_shows(api_client, existing):
+    anomaly = existing(OPEN)
+    day = timezone.localdate() + dt.timedelta(days=5)
+
+    response = api_client.post(
+        f"/api/v1/anomalies/{anomaly.pk}/acknowledge-until/",
+        {"kind": "date", "until": day.isoformat()},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["status"], body["ack_until_kind"], body["ack_until_date"], body["ack_since"]) == (
+        ACK,
+        "date",
+        day.isoformat(),
+        END.isoformat(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ({"kind": "date"}, 400),
+        ({"kind": "none"}, 400),
+        ({"kind": "counted", "until": "2030-01-01"}, 400),
+        ({"kind": "counted", "expected_status": "snoozed"}, 409),
+    ],
+)
+def test_api_acknowledge_until_refuses_a_bad_condition_or_a_stale_status(
+    api_client, existing, body, code
+):
+    anomaly = existing(OPEN)
+
+    response = api_client.post(
+        f"/api/v1/anomalies/{anomaly.pk}/acknowledge-until/", body, format="json"
+    )
+
+    assert response.status_code == code, response.content
+    assert _state(anomaly) == (OPEN, AckUntil.NONE)
