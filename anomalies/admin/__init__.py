@@ -5,6 +5,8 @@ One module per screen; importing them registers their ``ModelAdmin``s:
 - ``anomaly``: anomalies (list, change page, triage actions) and the activity log;
 - ``runs``: detection runs with their chunks, and detector settings;
 - ``policy``: the detection policy (false-discovery rate), one row;
+- ``health``: the detector health page (a view of its own, routed in ``config/urls.py``);
+- ``ack_until``: the anomaly list's "Acknowledge until…" action;
 - ``filters``, ``forms``, ``display``: the anomaly list's filters, its forms, rendering helpers.
 """
 
