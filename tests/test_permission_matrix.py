@@ -652,6 +652,29 @@ def test_dashboard_and_false_alarm_sentence_count_store_a_only(world):
     assert "about 0.2 of those" in ops_sentence
 
 
+def test_detector_health_page_answers_each_role(world):
+    url = reverse("admin-detector-health")
+    actual = {persona: _admin(world.users[persona]).get(url).status_code for persona in PERSONAS}
+    no_role = _admin(UserFactory(username="no-role")).get(url).status_code
+
+    assert actual == {ANON: 302, VIEWER_A: 200, STAFF_A: 200, OPS: 200, ADMIN: 200}
+    assert no_role == 403
+
+
+def test_detector_health_counts_store_a_only_for_store_a_staff(world):
+    staff, ops = _admin(world.users[STAFF_A]), _admin(world.users[OPS])
+    Anomaly.objects.filter(pk=world.stores["B"].anomaly.pk).update(
+        status=AnomalyStatus.ACKNOWLEDGED, acknowledged_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    )
+
+    def seen(client) -> tuple[int, int]:
+        health = client.get(reverse("admin-detector-health")).context["health"]
+        return sum(row.findings for row in health.false_positives), health.muted_count
+
+    assert seen(staff) == (2, 0)  # store A: its open finding and its resolved one
+    assert seen(ops) == (4, 1)
+
+
 def test_dashboard_is_refused_to_staff_without_a_role(world):
     assert (
         _admin(UserFactory(username="no-role")).get(reverse("admin-dashboard")).status_code == 403
