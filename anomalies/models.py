@@ -189,6 +189,7 @@ class Anomaly(models.Model):
         max_length=16,
         choices=AckUntil.choices,
         default=AckUntil.NONE,
+        db_default=AckUntil.NONE,  # bulk loaders that write columns by name (lab/bench) omit it
         help_text="While acknowledged: the condition after which it returns to open by itself "
         "if detection still finds it (a count of the SKU there, its next receipt, a date).",
     )
