@@ -9,8 +9,9 @@ run or anomaly), each bounded:
 - schedules: every beat ``PeriodicTask`` (a handful), with the latest scheduled run of the same
   detectors matched from those runs;
 - findings per day and per detector, over the ``FINDINGS_DAYS`` days up to the latest day a
-  finding was first detected (not today: imported data may end earlier); the share dismissed as
-  false positive over ``FALSE_POSITIVE_DAYS`` days up to that day;
+  finding was first detected or a run succeeded for (not today: imported data may end
+  earlier); the share dismissed as false positive over ``FALSE_POSITIVE_DAYS`` days up to
+  that day;
 - findings muted too long: acknowledged (since ``acknowledged_at``) or snoozed (since their
   latest snooze) for more than ``muted_days`` days, the oldest first, at most ``MUTED_ROWS``
   shown and at most ``MUTED_COUNT_MAX`` counted.
@@ -188,6 +189,7 @@ class DetectorHealth:
     now: dt.datetime
     include_runs: bool
     runs_scanned: int = 0
+    latest_run_as_of: dt.date | None = None
     detectors: list[DetectorRow] = field(default_factory=list)
     schedules: list[ScheduleRow] = field(default_factory=list)
     trend: list[TrendRun] = field(default_factory=list)
@@ -250,6 +252,9 @@ def _runs_part(health: DetectorHealth) -> None:
         )[:RUNS_SCANNED]
     )
     health.runs_scanned = len(runs)
+    health.latest_run_as_of = max(
+        (run["as_of"] for run in runs if run["status"] == RunStatus.SUCCEEDED), default=None
+    )
     effective = detector_settings()
     rows = {
         name: DetectorRow(
@@ -330,6 +335,8 @@ def _findings_part(health: DetectorHealth, user: Any) -> None:
     end = scoped.aggregate(end=Max("first_detected_on"))["end"]
     if end is None:
         return
+    if health.latest_run_as_of is not None:  # days detection ran and found nothing new count
+        end = max(end, health.latest_run_as_of)
     types = detector_of_type()
     health.findings_end = end
     health.findings_start = end - dt.timedelta(days=FINDINGS_DAYS - 1)

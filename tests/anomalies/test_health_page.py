@@ -222,6 +222,8 @@ def test_the_page_runs_a_fixed_number_of_queries(everyone):
 
 def test_the_page_shows_each_section(client, everyone):
     _run(detectors=["ghost_stock"], status="failed", error=TRACEBACK)
+    scheduled = _run(detectors=["ghost_stock"], trigger="schedule", duration_seconds=1.5)
+    _schedule("Ghost-stock detection", ["ghost_stock"], NOW)
     AnomalyFactory(status=AnomalyStatus.ACKNOWLEDGED, acknowledged_at=NOW - dt.timedelta(days=400))
     client.force_login(everyone)
 
@@ -240,6 +242,10 @@ def test_the_page_shows_each_section(client, everyone):
     ):
         assert f'id="{section}"' in html
     assert "KeyError: &#x27;units&#x27;" in html
+    assert (
+        f'<a href="/admin/anomalies/detectionrun/{scheduled.pk}/change/">run {scheduled.pk}</a>'
+        in html
+    )
     assert "Acknowledged or snoozed for more than 30 days: 1" in html
 
 
@@ -256,3 +262,15 @@ def test_a_viewer_without_the_runs_permission_sees_findings_only(client):
     assert response.context["health"].include_runs is False
     assert b'id="health-detectors"' not in response.content
     assert b'id="health-findings"' in response.content
+
+
+def test_the_findings_window_ends_on_the_latest_run_day_when_it_found_nothing_new(everyone):
+    AnomalyFactory(first_detected_on=dt.date(2024, 1, 25))
+    _run(as_of=dt.date(2024, 1, 31))
+    _run(as_of=dt.date(2024, 2, 3), status="failed")  # a failed run does not move it
+
+    health = detector_health(user=everyone, now=NOW)
+
+    assert health.findings_end == dt.date(2024, 1, 31)
+    assert health.findings_days[0].day == dt.date(2024, 1, 31)
+    assert sum(row.total for row in health.findings_days) == 1
