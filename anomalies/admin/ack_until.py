@@ -41,6 +41,7 @@ class AckUntilForm(forms.Form):
         "receipt at the store, or the date.",
     )
     until = forms.DateField(
+        label="Date",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text='For "Until a date": the day (after today).',
