@@ -5,39 +5,85 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('anomalies', '0008_run_lease'),
-        ('inventory', '0006_overlapping_promotions'),
+        ("anomalies", "0008_run_lease"),
+        ("inventory", "0006_overlapping_promotions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='anomaly',
-            name='ack_since',
-            field=models.DateField(blank=True, help_text='While acknowledged until a condition: its last detection day when it was acknowledged; counts from that day and receipts after it end the acknowledgement.', null=True, verbose_name='acknowledged as of'),
+            model_name="anomaly",
+            name="ack_since",
+            field=models.DateField(
+                blank=True,
+                help_text="While acknowledged until a condition: its last detection day when it was acknowledged; counts from that day and receipts after it end the acknowledgement.",
+                null=True,
+                verbose_name="acknowledged as of",
+            ),
         ),
         migrations.AddField(
-            model_name='anomaly',
-            name='ack_until_date',
-            field=models.DateField(blank=True, help_text='For "until a date": the day from which detection finding it reopens it.', null=True, verbose_name='acknowledged until date'),
+            model_name="anomaly",
+            name="ack_until_date",
+            field=models.DateField(
+                blank=True,
+                help_text='For "until a date": the day from which detection finding it reopens it.',
+                null=True,
+                verbose_name="acknowledged until date",
+            ),
         ),
         migrations.AddField(
-            model_name='anomaly',
-            name='ack_until_kind',
-            field=models.CharField(choices=[('none', 'No condition'), ('counted', 'Until counted'), ('receipt', 'Until the next receipt'), ('date', 'Until a date')], db_default='none', default='none', help_text='While acknowledged: the condition after which it returns to open by itself if detection still finds it (a count of the SKU there, its next receipt, a date).', max_length=16, verbose_name='acknowledged until'),
+            model_name="anomaly",
+            name="ack_until_kind",
+            field=models.CharField(
+                choices=[
+                    ("none", "No condition"),
+                    ("counted", "Until counted"),
+                    ("receipt", "Until the next receipt"),
+                    ("date", "Until a date"),
+                ],
+                db_default="none",
+                default="none",
+                help_text="While acknowledged: the condition after which it returns to open by itself if detection still finds it (a count of the SKU there, its next receipt, a date).",
+                max_length=16,
+                verbose_name="acknowledged until",
+            ),
         ),
         migrations.AddIndex(
-            model_name='anomaly',
-            index=models.Index(condition=models.Q(('ack_until_kind', 'none'), _negated=True), fields=['ack_until_kind'], name='anomaly_ack_until_idx'),
+            model_name="anomaly",
+            index=models.Index(
+                condition=models.Q(("ack_until_kind", "none"), _negated=True),
+                fields=["ack_until_kind"],
+                name="anomaly_ack_until_idx",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='anomaly',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('ack_since__isnull', True), ('ack_until_kind', 'none')), models.Q(('ack_since__isnull', False), ('status', 'acknowledged'), models.Q(('ack_until_kind', 'none'), _negated=True)), _connector='OR'), name='anomaly_ack_until_while_acknowledged'),
+            model_name="anomaly",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("ack_since__isnull", True), ("ack_until_kind", "none")),
+                    models.Q(
+                        ("ack_since__isnull", False),
+                        ("status", "acknowledged"),
+                        models.Q(("ack_until_kind", "none"), _negated=True),
+                    ),
+                    _connector="OR",
+                ),
+                name="anomaly_ack_until_while_acknowledged",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='anomaly',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('ack_until_date__isnull', False), ('ack_until_kind', 'date')), models.Q(models.Q(('ack_until_kind', 'date'), _negated=True), ('ack_until_date__isnull', True)), _connector='OR'), name='anomaly_ack_until_date_for_date'),
+            model_name="anomaly",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("ack_until_date__isnull", False), ("ack_until_kind", "date")),
+                    models.Q(
+                        models.Q(("ack_until_kind", "date"), _negated=True),
+                        ("ack_until_date__isnull", True),
+                    ),
+                    _connector="OR",
+                ),
+                name="anomaly_ack_until_date_for_date",
+            ),
         ),
     ]
