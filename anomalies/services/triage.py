@@ -464,6 +464,9 @@ def anomalies_acknowledge_until(
         },
         note=lambda row: _join(
             phrase,
+            f"was {ack_until_phrase(row.ack_until_kind, row.ack_until_date)}"
+            if row.ack_until_kind != AckUntil.NONE
+            else "",
             "" if row.assignee_id else f"assigned to {actor.get_username()}",
             note,
         ),

@@ -115,6 +115,22 @@ def test_an_acknowledged_anomaly_keeps_its_acknowledgement_time(existing, actor)
     assert anomaly.ack_until_kind == AckUntil.RECEIPT
 
 
+def test_changing_the_condition_says_what_it_was(existing, actor):
+    anomaly = existing(OPEN)
+    anomaly_acknowledge_until(anomaly_id=anomaly.pk, actor=actor, kind=AckUntil.RECEIPT)
+
+    anomaly_acknowledge_until(anomaly_id=anomaly.pk, actor=actor, kind=AckUntil.COUNTED)
+
+    assert activities(anomaly)[-1] == (
+        "ops",
+        ActivityAction.ACKNOWLEDGE,
+        ACK,
+        ACK,
+        "until counted; was until the next receipt",
+    )
+    assert _state(anomaly) == (ACK, AckUntil.COUNTED)
+
+
 def test_the_same_condition_twice_is_skipped_and_a_closed_anomaly_refused(existing, actor):
     waiting = existing(OPEN)
     anomaly_acknowledge_until(anomaly_id=waiting.pk, actor=actor, kind=AckUntil.RECEIPT)
