@@ -44,6 +44,15 @@ class DismissReason(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate of another anomaly"
 
 
+class AckUntil(models.TextChoices):
+    """The condition an acknowledgement lasts until; ``anomalies_wake_acknowledged`` ends it."""
+
+    NONE = "none", "No condition"
+    COUNTED = "counted", "Until counted"
+    RECEIPT = "receipt", "Until the next receipt"
+    DATE = "date", "Until a date"
+
+
 class ActivityAction(models.TextChoices):
     """What an activity-log row records; written only by ``triage.anomaly_activity_record``."""
 
@@ -179,6 +188,28 @@ class Anomaly(models.Model):
     regression_count = models.PositiveIntegerField(
         default=0, help_text="How many times it fired again after being resolved."
     )
+    ack_until_kind = models.CharField(
+        "acknowledged until",
+        max_length=16,
+        choices=AckUntil.choices,
+        default=AckUntil.NONE,
+        db_default=AckUntil.NONE,  # bulk loaders that write columns by name (lab/bench) omit it
+        help_text="While acknowledged: the condition after which it returns to open by itself "
+        "if detection still finds it (a count of the SKU there, its next receipt, a date).",
+    )
+    ack_until_date = models.DateField(
+        "acknowledged until date",
+        null=True,
+        blank=True,
+        help_text='For "until a date": the day from which detection finding it reopens it.',
+    )
+    ack_since = models.DateField(
+        "acknowledged as of",
+        null=True,
+        blank=True,
+        help_text="While acknowledged until a condition: its last detection day when it was "
+        "acknowledged; counts from that day and receipts after it end the acknowledgement.",
+    )
 
     objects = AnomalyQuerySet.as_manager()
 
@@ -204,6 +235,17 @@ class Anomaly(models.Model):
                 condition=Q(status="snoozed", snoozed_until__isnull=False)
                 | (~Q(status="snoozed") & Q(snoozed_until__isnull=True)),
                 name="anomaly_snoozed_has_until",
+            ),
+            # A condition exists only while acknowledged; a date exactly for "until a date".
+            models.CheckConstraint(
+                condition=Q(ack_until_kind="none", ack_since__isnull=True)
+                | (Q(status="acknowledged", ack_since__isnull=False) & ~Q(ack_until_kind="none")),
+                name="anomaly_ack_until_while_acknowledged",
+            ),
+            models.CheckConstraint(
+                condition=Q(ack_until_kind="date", ack_until_date__isnull=False)
+                | (~Q(ack_until_kind="date") & Q(ack_until_date__isnull=True)),
+                name="anomaly_ack_until_date_for_date",
             ),
         ]
         indexes = [
@@ -232,6 +274,12 @@ class Anomaly(models.Model):
             ),
             # Filter by type, statistics by type.
             models.Index(fields=["anomaly_type", "status"], name="anomaly_type_status_idx"),
+            # The wake-up check of acknowledgements with a condition (a few rows at most).
+            models.Index(
+                fields=["ack_until_kind"],
+                condition=~Q(ack_until_kind="none"),
+                name="anomaly_ack_until_idx",
+            ),
             # Detection: find the anomaly a new finding extends.
             models.Index(
                 fields=["anomaly_type", "location", "product", "end_date"],

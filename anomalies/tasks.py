@@ -24,7 +24,7 @@ from anomalies.services.runs import (
     detection_run_finalize,
     detection_run_start,
 )
-from anomalies.services.triage import anomalies_wake_snoozed
+from anomalies.services.triage import anomalies_wake_acknowledged, anomalies_wake_snoozed
 
 
 # ignore_result: nobody waits on it (the run row is the result), and sending it then needs no
@@ -104,12 +104,15 @@ def reap_detection_runs_task() -> dict:
 
 @shared_task(name="anomalies.wake_snoozed")
 def wake_snoozed_task(today: str | None = None) -> dict:
-    """Reopen the snoozed anomalies whose day has come, as of ``today`` (ISO date; default:
-    the local date). Idempotent: a second run the same day reopens nothing.
+    """Reopen the snoozed anomalies whose day has come, and the acknowledged ones whose
+    condition (counted, next receipt, a date) has passed while detection still finds them, as
+    of ``today`` (ISO date; default: the local date); returns the ids reopened. Idempotent: a
+    second run the same day reopens nothing.
     """
     day = dt.date.fromisoformat(today) if today else timezone.localdate()
-    report = anomalies_wake_snoozed(today=day)
-    return {"today": day.isoformat(), "reopened": report.changed_ids}
+    woken = anomalies_wake_snoozed(today=day)
+    returned = anomalies_wake_acknowledged(today=day)
+    return {"today": day.isoformat(), "reopened": woken.changed_ids + returned.changed_ids}
 
 
 @shared_task(name="anomalies.prune_retention")

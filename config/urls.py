@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 
+from anomalies.admin.health import detector_health_view
 from common.api_docs import SchemaView, SwaggerView
 from common.api_exceptions import api_not_found
 from common.api_token import ObtainTokenView
@@ -15,6 +16,11 @@ from config.health import health_view
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),
+    path(
+        "admin/anomalies/health/",
+        admin.site.admin_view(detector_health_view),
+        name="admin-detector-health",
+    ),
     path("admin/", admin.site.urls),
     path("api/v1/auth/token/", ObtainTokenView.as_view(), name="api-token"),
     path("api/v1/", include("inventory.api.urls")),

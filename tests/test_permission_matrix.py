@@ -240,6 +240,7 @@ API_TABLE: list[Op] = [
     Op("GET", "/api/v1/anomalies/{id}/", "scoped", obj=_anomaly),
     Op("GET", "/api/v1/anomalies/{id}/activity/", "scoped", obj=_anomaly),
     _triage("acknowledge"),
+    _triage("acknowledge-until", lambda w, s: {"kind": "receipt"}),
     _triage("assign", lambda w, s: {"me": True}),
     _triage("dismiss", lambda w, s: {"reason": "expected"}),
     _triage("note", lambda w, s: {"note": "checked the shelf"}, ok=201),
@@ -566,6 +567,34 @@ def test_admin_triage_action_changes_only_what_the_role_and_store_allow(world, a
     assert actual == expected
 
 
+def test_admin_acknowledge_until_action_changes_only_what_the_role_and_store_allow(world):
+    url = reverse("admin:anomalies_anomaly_changelist")
+    actual, expected = {}, {}
+    for persona in PERSONAS:
+        for store_name in STORES:
+            anomaly = world.stores[store_name].anomaly
+
+            def call(anomaly=anomaly, persona=persona):
+                _admin(world.users[persona]).post(
+                    url,
+                    {
+                        "action": "acknowledge_until",
+                        "_selected_action": [anomaly.pk],
+                        "post": "yes",
+                        "kind": "counted",
+                    },
+                )
+                row = Anomaly.objects.get(pk=anomaly.pk)
+                return row.status, row.ack_until_kind
+
+            actual[persona, store_name] = _rolled_back(call)
+            may = persona in (OPS, ADMIN) or (persona == STAFF_A and store_name == "A")
+            expected[persona, store_name] = (
+                (AnomalyStatus.ACKNOWLEDGED, "counted") if may else (AnomalyStatus.OPEN, "none")
+            )
+    assert actual == expected
+
+
 def test_admin_cycle_count_cancel_action_respects_role_and_store(world):
     url = reverse("admin:outcomes_cyclecount_changelist")
     actual, expected = {}, {}
@@ -623,6 +652,29 @@ def test_dashboard_and_false_alarm_sentence_count_store_a_only(world):
     assert "about 0.1 of those" in staff_sentence
     assert ops_sentence.startswith("Of the 4 findings raised on 2024-01-25, 2 passed")
     assert "about 0.2 of those" in ops_sentence
+
+
+def test_detector_health_page_answers_each_role(world):
+    url = reverse("admin-detector-health")
+    actual = {persona: _admin(world.users[persona]).get(url).status_code for persona in PERSONAS}
+    no_role = _admin(UserFactory(username="no-role")).get(url).status_code
+
+    assert actual == {ANON: 302, VIEWER_A: 200, STAFF_A: 200, OPS: 200, ADMIN: 200}
+    assert no_role == 403
+
+
+def test_detector_health_counts_store_a_only_for_store_a_staff(world):
+    staff, ops = _admin(world.users[STAFF_A]), _admin(world.users[OPS])
+    Anomaly.objects.filter(pk=world.stores["B"].anomaly.pk).update(
+        status=AnomalyStatus.ACKNOWLEDGED, acknowledged_at=dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    )
+
+    def seen(client) -> tuple[int, int]:
+        health = client.get(reverse("admin-detector-health")).context["health"]
+        return sum(row.findings for row in health.false_positives), health.muted_count
+
+    assert seen(staff) == (2, 0)  # store A: its open finding and its resolved one
+    assert seen(ops) == (4, 1)
 
 
 def test_dashboard_is_refused_to_staff_without_a_role(world):

@@ -7,6 +7,8 @@ One module per screen; importing them registers their ``ModelAdmin``s:
 - ``policy``: the detection policy (false-discovery rate), one row;
 - ``saved_views``: the triage list's saved views and its SLA targets (``changelist``: the
   list's columns);
+- ``health``: the detector health page (a view of its own, routed in ``config/urls.py``);
+- ``ack_until``: the anomaly list's "Acknowledge until…" action;
 - ``filters``, ``forms``, ``display``: the anomaly list's filters, its forms, rendering helpers.
 """
 

@@ -23,6 +23,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from anomalies.admin.ack_until import acknowledge_until
 from anomalies.admin.changelist import TriageListMixin
 from anomalies.admin.detail import AnomalyDetailMixin
 from anomalies.admin.display import pretty_json
@@ -163,6 +164,7 @@ class AnomalyAdmin(TriageListMixin, AnomalyDetailMixin, admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     actions = (
         "acknowledge",
+        acknowledge_until,
         "assign_to_me",
         "snooze_7_days",
         "unsnooze",

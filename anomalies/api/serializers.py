@@ -5,6 +5,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from anomalies.models import (
+    AckUntil,
     Anomaly,
     AnomalyActivity,
     AnomalyStatus,
@@ -13,7 +14,12 @@ from anomalies.models import (
     DismissReason,
 )
 from anomalies.services.statistics import DEFAULT_TREND_DAYS
-from anomalies.services.triage import SNOOZE_MAX_DAYS, snooze_end
+from anomalies.services.triage import (
+    ACK_UNTIL_KINDS,
+    SNOOZE_MAX_DAYS,
+    ack_until_check,
+    snooze_end,
+)
 from common.api_fields import StrictCharField
 from common.filters import QueryParamsSerializer
 
@@ -73,6 +79,9 @@ class AnomalySerializer(serializers.ModelSerializer):
             "snoozed_until",
             "regressed_at",
             "regression_count",
+            "ack_until_kind",
+            "ack_until_date",
+            "ack_since",
         ]
         read_only_fields = fields
 
@@ -116,6 +125,27 @@ class SnoozeSerializer(NoteSerializer):
     def validate(self, attrs: dict) -> dict:
         try:
             snooze_end(until=attrs["until"], days=attrs["days"], today=timezone.localdate())
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+        return attrs
+
+
+class AcknowledgeUntilSerializer(NoteSerializer):
+    """``{"kind": "counted"}``, ``{"kind": "receipt"}`` or ``{"kind": "date", "until":
+    "2026-12-01"}`` (a day after today), plus a note."""
+
+    kind = serializers.ChoiceField(
+        choices=[(kind, AckUntil(kind).label) for kind in ACK_UNTIL_KINDS],
+        help_text="What ends the acknowledgement: a count of the SKU there, its next receipt "
+        "there, or a date. It then returns to open if detection still finds it.",
+    )
+    until = serializers.DateField(
+        required=False, default=None, help_text='For "date": the day (after today).'
+    )
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            ack_until_check(kind=attrs["kind"], until=attrs["until"], today=timezone.localdate())
         except ValueError as exc:
             raise serializers.ValidationError(str(exc)) from exc
         return attrs

@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet, ReadOnlyModelViewSet
 
 from anomalies.api.serializers import (
+    AcknowledgeUntilSerializer,
     AnomalyActivitySerializer,
     AnomalySerializer,
     AnomalyStatisticsSerializer,
@@ -37,6 +38,7 @@ from anomalies.services.statistics import anomaly_statistics
 from anomalies.services.triage import (
     TransitionError,
     anomaly_acknowledge,
+    anomaly_acknowledge_until,
     anomaly_assign,
     anomaly_dismiss,
     anomaly_note_add,
@@ -93,7 +95,16 @@ class AnomalyViewSet(ReadOnlyModelViewSet):
     lookup_value_regex = r"\d+"
     required_permissions = {
         **dict.fromkeys(
-            ("acknowledge", "resolve", "dismiss", "snooze", "unsnooze", "note", "assign"),
+            (
+                "acknowledge",
+                "acknowledge_until",
+                "resolve",
+                "dismiss",
+                "snooze",
+                "unsnooze",
+                "note",
+                "assign",
+            ),
             ("anomalies.change_anomaly",),
         ),
         "activity": ("anomalies.view_anomaly", "anomalies.view_anomalyactivity"),
@@ -124,6 +135,21 @@ class AnomalyViewSet(ReadOnlyModelViewSet):
             anomaly_id=self.get_object().pk,
             actor=request.user,
             **self._params(TransitionSerializer, request),
+        )
+        return self._done(anomaly)
+
+    @extend_schema(
+        request=AcknowledgeUntilSerializer, responses={200: AnomalySerializer, 409: CONFLICT}
+    )
+    @action(detail=True, methods=["post"], url_path="acknowledge-until")
+    def acknowledge_until(self, request: Request, pk: str) -> Response:
+        """Open, acknowledged or snoozed → acknowledged until it is counted, the SKU's next
+        receipt there, or a date; it returns to open by itself when that has passed and
+        detection still finds it. You become the assignee if there is none."""
+        anomaly = anomaly_acknowledge_until(
+            anomaly_id=self.get_object().pk,
+            actor=request.user,
+            **self._params(AcknowledgeUntilSerializer, request),
         )
         return self._done(anomaly)
 

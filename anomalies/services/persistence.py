@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from anomalies.models import Anomaly, DetectionRun
 from anomalies.services.redetection import Redetections
+from anomalies.services.triage import anomalies_wake_acknowledged
 from common.bulk_update import rows_update
 
 # A finding within this many days after an anomaly's end date continues that anomaly.
@@ -196,4 +197,5 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
     if to_update:
         rows_update(list(to_update.values()), _UPDATE_FIELDS)
     redetections.apply()
+    anomalies_wake_acknowledged(today=timezone.localdate(), anomaly_ids=to_update)
     return result

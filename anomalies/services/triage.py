@@ -10,6 +10,8 @@ detection-side rules (when to regress or wake) are already apart, in ``redetecti
 The lifecycle (one set of rules for the admin, the API, tasks and detection)::
 
     open ──acknowledge (claims it when unassigned)──▶ acknowledged
+    open | acknowledged | snoozed ──acknowledge until counted, receipt or a day──▶ acknowledged
+    acknowledged until … ──return: the condition passed and detection still finds it──▶ open
     open | acknowledged | snoozed ──snooze (until a day)──▶ snoozed
     snoozed ──unsnooze, or wake: the day has come or detection found it worse──▶ open
     open | acknowledged | snoozed ──resolve──▶ resolved
@@ -45,11 +47,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import Case, F, OuterRef, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from anomalies.models import (
+    AckUntil,
     ActivityAction,
     Anomaly,
     AnomalyActivity,
@@ -57,6 +60,7 @@ from anomalies.models import (
     DismissReason,
 )
 from inventory.access import location_ids_check
+from inventory.models import Receipt
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -90,6 +94,19 @@ _UNSNOOZE: dict[str, Any] = {
     "snoozed_severity": "",
     "snoozed_value_at_risk": None,
 }
+# Clearing an acknowledgement's condition: ``_transition`` adds it to every change of status
+# to anything but acknowledged (a condition exists only while acknowledged).
+_ACK_CLEAR: dict[str, Any] = {
+    "ack_until_kind": AckUntil.NONE,
+    "ack_until_date": None,
+    "ack_since": None,
+}
+ACK_UNTIL_KINDS: tuple[str, ...] = (AckUntil.COUNTED, AckUntil.RECEIPT, AckUntil.DATE)
+ACK_UNTIL_MAX_DAYS = SNOOZE_MAX_DAYS
+# ``outcomes.models.CycleCountStatus.COUNTED``: outcomes imports anomalies, not the reverse, so
+# the wake-up check reads counts through the reverse relation ``Product.cycle_counts``.
+COUNT_RECORDED_STATUS = "counted"
+LOCATION_LEVEL = "a store-level finding (no SKU)"
 
 
 class TransitionError(ValueError):
@@ -192,6 +209,9 @@ class _Row:
     assignee_id: int | None
     snoozed_until: dt.date | None
     location_id: int
+    ack_until_kind: str = AckUntil.NONE
+    ack_until_date: dt.date | None = None
+    product_id: int | None = None
 
     @property
     def guard(self) -> tuple[str, int | None, dt.date | None]:
@@ -205,7 +225,16 @@ def _lock_rows(ids: list[int]) -> dict[int, _Row]:
         for row in Anomaly.objects.select_for_update()
         .filter(pk__in=ids)
         .order_by("pk")
-        .values_list("pk", "status", "assignee_id", "snoozed_until", "location_id")
+        .values_list(
+            "pk",
+            "status",
+            "assignee_id",
+            "snoozed_until",
+            "location_id",
+            "ack_until_kind",
+            "ack_until_date",
+            "product_id",
+        )
     }
 
 
@@ -243,6 +272,8 @@ def _transition(
     report = TransitionReport(verb=verb)
     now = timezone.now()
     to_status = values.get("status")
+    if to_status is not None and to_status != AnomalyStatus.ACKNOWLEDGED:
+        values = {**_ACK_CLEAR, **values}
     with transaction.atomic():
         for chunk in _batches(sorted(set(anomaly_ids)), BATCH_SIZE_ROWS):
             found = _lock_rows(chunk)
@@ -338,6 +369,108 @@ def anomalies_acknowledge(
             "assignee": Coalesce(F("assignee"), Value(actor.pk)),
         },
         note=lambda row: "" if row.assignee_id else f"assigned to {actor.get_username()}",
+        expected_status=expected_status,
+    )
+
+
+def ack_until_check(*, kind: str, until: dt.date | None, today: dt.date) -> None:
+    """Refuse (``ValueError``, saying why) a condition ``anomalies_acknowledge_until`` cannot
+    take: ``kind`` one of counted, receipt, date; ``until`` given exactly for "date", after
+    ``today`` and at most ``ACK_UNTIL_MAX_DAYS`` later."""
+    if kind not in ACK_UNTIL_KINDS:
+        raise ValueError(
+            f"Unknown condition '{kind}'; acknowledge until one of {', '.join(ACK_UNTIL_KINDS)}."
+        )
+    if kind != AckUntil.DATE:
+        if until is not None:
+            raise ValueError(f"A date goes with \"until a date\" only, not with '{kind}'.")
+        return
+    if until is None:
+        raise ValueError("Give the date to acknowledge until.")
+    if until <= today:
+        raise ValueError(f"Acknowledge until a day after today ({today}), not {until}.")
+    if until > today + dt.timedelta(days=ACK_UNTIL_MAX_DAYS):
+        raise ValueError(f"Acknowledge for at most {ACK_UNTIL_MAX_DAYS} days, not until {until}.")
+
+
+def ack_until_phrase(kind: str, until: dt.date | None = None) -> str:
+    """How a condition reads in the activity log and messages: ``"until counted"``."""
+    if kind == AckUntil.COUNTED:
+        return "until counted"
+    if kind == AckUntil.RECEIPT:
+        return "until the next receipt"
+    if kind == AckUntil.DATE and until is not None:
+        return f"until {until.isoformat()}"
+    return ""
+
+
+def anomalies_acknowledge_until(
+    *,
+    anomaly_ids: Iterable[int],
+    actor: User,
+    kind: str,
+    until: dt.date | None = None,
+    note: str = "",
+    today: dt.date | None = None,
+    expected_status: str | None = None,
+) -> TransitionReport:
+    """Open, acknowledged or snoozed → acknowledged until a condition (``kind``): the SKU is
+    counted there, its next receipt there, or the day ``until``.
+
+    The finding stays acknowledged (claimed by the actor when nobody owns it) and returns to
+    open by itself once the condition has passed and detection still finds it
+    (``anomalies_wake_acknowledged``). ``ack_since`` records the anomaly's last detection day:
+    counts of that day or later and receipts after it end the acknowledgement. A store-level
+    finding (no SKU) cannot wait for a count or a receipt and is skipped. ``today`` defaults to
+    the local date. Raises ``ValueError`` for a bad condition (``ack_until_check``).
+    """
+    ack_until_check(kind=kind, until=until, today=today or timezone.localdate())
+    phrase = ack_until_phrase(kind, until)
+    needs_sku = kind in (AckUntil.COUNTED, AckUntil.RECEIPT)
+
+    def skip(row: _Row) -> str | None:
+        if needs_sku and row.product_id is None:
+            return LOCATION_LEVEL
+        if (
+            row.status == AnomalyStatus.ACKNOWLEDGED
+            and row.ack_until_kind == kind
+            and row.ack_until_date == until
+        ):
+            return f"already acknowledged {phrase}"
+        return None
+
+    return _transition(
+        anomaly_ids=anomaly_ids,
+        actor=actor,
+        action=ActivityAction.ACKNOWLEDGE,
+        verb=f"acknowledged {phrase}",
+        allowed_from=WORKABLE_STATUSES,
+        values={
+            "status": AnomalyStatus.ACKNOWLEDGED,
+            # Kept when it was acknowledged already: the time to acknowledge does not change.
+            "acknowledged_at": Case(
+                When(
+                    status=AnomalyStatus.ACKNOWLEDGED,
+                    acknowledged_at__isnull=False,
+                    then=F("acknowledged_at"),
+                ),
+                default=Value(timezone.now()),
+            ),
+            "assignee": Coalesce(F("assignee"), Value(actor.pk)),
+            "ack_until_kind": kind,
+            "ack_until_date": until if kind == AckUntil.DATE else None,
+            "ack_since": F("last_detected_on"),
+            **_UNSNOOZE,
+        },
+        note=lambda row: _join(
+            phrase,
+            f"was {ack_until_phrase(row.ack_until_kind, row.ack_until_date)}"
+            if row.ack_until_kind != AckUntil.NONE
+            else "",
+            "" if row.assignee_id else f"assigned to {actor.get_username()}",
+            note,
+        ),
+        skip=skip,
         expected_status=expected_status,
     )
 
@@ -446,6 +579,101 @@ def anomalies_wake_snoozed(*, today: dt.date) -> TransitionReport:
     )
 
 
+def _cycle_count_model() -> type:
+    # outcomes.CycleCount, reached through the ORM's reverse relation Product.cycle_counts:
+    # outcomes imports anomalies, never the reverse (import-linter).
+    from inventory.models import Product
+
+    return Product._meta.get_field("cycle_counts").related_model
+
+
+def anomalies_wake_acknowledged(
+    *, today: dt.date, anomaly_ids: Iterable[int] | None = None
+) -> TransitionReport:
+    """Return to open the anomalies acknowledged until a condition that has passed while
+    detection still finds them; the activity entry (no actor) says which condition and when.
+
+    - until counted: a count of the SKU at that location was recorded for a stock day on or
+      after ``ack_since`` (its own count resolves the finding instead: ``cycle_count_record``;
+      this is a count of another origin, a control count or another finding's), and detection
+      found it as of a later day;
+    - until the next receipt: a receipt of the SKU there dated after ``ack_since``, and
+      detection found it as of a later day;
+    - until a date: ``today`` has reached it and detection found it as of that day or later.
+
+    A condition that passed while the finding no longer fires changes nothing: the finding
+    stays acknowledged until detection finds it again. Called daily (``wake_snoozed_task``)
+    and by ``anomalies_persist`` for the anomalies a detection chunk extended
+    (``anomaly_ids``: only those are checked). Idempotent.
+    """
+    waiting = Anomaly.objects.filter(status=AnomalyStatus.ACKNOWLEDGED).exclude(
+        ack_until_kind=AckUntil.NONE
+    )
+    pks = set(waiting.values_list("pk", flat=True))
+    if anomaly_ids is not None:
+        pks &= set(anomaly_ids)
+    notes: dict[int, str] = {}
+    expected: dict[int, tuple[str, dt.date | None]] = {}
+    CycleCount = _cycle_count_model()  # a model class
+    for chunk in _batches(sorted(pks), BATCH_SIZE_ROWS):
+        same_shelf = {"product_id": OuterRef("product_id"), "location_id": OuterRef("location_id")}
+        rows = (
+            waiting.filter(pk__in=chunk)
+            .annotate(
+                received_on=Subquery(
+                    Receipt.objects.filter(**same_shelf, date__gt=OuterRef("ack_since"))
+                    .order_by("date")
+                    .values("date")[:1]
+                ),
+                counted_on=Subquery(
+                    CycleCount.objects.filter(
+                        **same_shelf,
+                        status=COUNT_RECORDED_STATUS,
+                        counted_on__gte=OuterRef("ack_since"),
+                    )
+                    .order_by("counted_on")
+                    .values("counted_on")[:1]
+                ),
+            )
+            .values_list(
+                "pk",
+                "ack_until_kind",
+                "ack_until_date",
+                "last_detected_on",
+                "received_on",
+                "counted_on",
+            )
+        )
+        for pk, kind, until, last, received_on, counted_on in rows:
+            seen = f"still detected as of {last}"
+            if kind == AckUntil.DATE and until is not None and today >= until and last >= until:
+                notes[pk] = f"acknowledged until {until}: {seen}"
+            elif kind == AckUntil.RECEIPT and received_on is not None and last > received_on:
+                notes[pk] = (
+                    f"acknowledged until the next receipt: received on {received_on}, {seen}"
+                )
+            elif kind == AckUntil.COUNTED and counted_on is not None and last > counted_on:
+                notes[pk] = f"acknowledged until counted: counted on {counted_on}, {seen}"
+            else:
+                continue
+            expected[pk] = (kind, until)
+    return _transition(
+        anomaly_ids=notes,
+        actor=None,
+        action=ActivityAction.WAKE,
+        verb="reopened",
+        allowed_from=(AnomalyStatus.ACKNOWLEDGED,),
+        values={"status": AnomalyStatus.OPEN},  # _transition clears the condition
+        note=lambda row: notes[row.pk],
+        # Acknowledged again with another condition between the query and the lock.
+        skip=lambda row: (
+            "acknowledged with another condition meanwhile"
+            if (row.ack_until_kind, row.ack_until_date) != expected[row.pk]
+            else None
+        ),
+    )
+
+
 def anomalies_resolve(
     *,
     anomaly_ids: Iterable[int],
@@ -542,6 +770,34 @@ def anomaly_acknowledge(
     """Acknowledge one anomaly; raises ``TransitionError`` unless it is open."""
     report = anomalies_acknowledge(
         anomaly_ids=[anomaly_id], actor=actor, expected_status=expected_status
+    )
+    return _one(report, anomaly_id)
+
+
+def anomaly_acknowledge_until(
+    *,
+    anomaly_id: int,
+    actor: User,
+    kind: str,
+    until: dt.date | None = None,
+    note: str = "",
+    today: dt.date | None = None,
+    expected_status: str | None = None,
+) -> Anomaly:
+    """Acknowledge one anomaly until a condition (``anomalies_acknowledge_until``).
+
+    Raises ``ValueError`` for a bad condition, ``TransitionError`` once it is closed, for a
+    store-level finding waiting for a count or a receipt, or when it already waits for the
+    same condition.
+    """
+    report = anomalies_acknowledge_until(
+        anomaly_ids=[anomaly_id],
+        actor=actor,
+        kind=kind,
+        until=until,
+        note=note,
+        today=today,
+        expected_status=expected_status,
     )
     return _one(report, anomaly_id)
 
