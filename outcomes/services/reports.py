@@ -102,12 +102,23 @@ class _Scope:
         return qs if self.user is None else missed_anomalies_for_user(self.user, qs)
 
 
+def report_anchor(*, today: dt.date, data_end: dt.date | None) -> dt.date:
+    """The day a "last N days" window ends: ``today``, or the latest day with data
+    (``data_end``) when the data ends before today (a demo or an import that stopped), so the
+    window is not filled with days nothing could have been found on."""
+    return data_end if data_end is not None and data_end < today else today
+
+
 def report_window(
-    *, start: dt.date | None, end: dt.date | None, today: dt.date
+    *,
+    start: dt.date | None,
+    end: dt.date | None,
+    today: dt.date,
+    data_end: dt.date | None = None,
 ) -> tuple[dt.date, dt.date]:
-    """Fill a missing end with ``today`` and a missing start with the ``DEFAULT_REPORT_DAYS``
-    days ending at ``end``."""
-    end = end or today
+    """Fill a missing end with ``report_anchor`` (``today``, or ``data_end`` when the data ends
+    before today) and a missing start with the ``DEFAULT_REPORT_DAYS`` days ending at ``end``."""
+    end = end or report_anchor(today=today, data_end=data_end)
     start = start or end - dt.timedelta(days=DEFAULT_REPORT_DAYS - 1)
     return start, end
 
@@ -171,13 +182,23 @@ def _effectiveness(
     c = counts.assign(period=metrics.period_start(counts["counted_at"], period))
     m = misses.assign(period=metrics.period_start(misses["start_date"], period))
     periods = []
+    empty_row: dict[str, Any] | None = None  # the figures of a period without any rows
     for start_of in metrics.period_range(pd.Timestamp(start), pd.Timestamp(end), period):
         a_p = a[a["period"] == start_of]
+        c_p = c[c["period"] == start_of]
+        m_p = m[m["period"] == start_of]
+        empty = a_p.empty and c_p.empty and m_p.empty
+        if empty and empty_row is not None:
+            # Most weeks of a long window are empty on a small store: their figures are all
+            # the same, and computing them week by week was most of the dashboard's time.
+            periods.append({"period_start": start_of.date(), **empty_row})
+            continue
         row = _one(metrics.effectiveness_table(a_p), EFFECTIVENESS_KEYS)
-        recall = metrics.recall_total(
-            metrics.recall_estimate(a_p, c[c["period"] == start_of], m[m["period"] == start_of])
-        )
-        periods.append({"period_start": start_of.date(), **row, "recall": _clean(recall["recall"])})
+        recall = metrics.recall_total(metrics.recall_estimate(a_p, c_p, m_p))
+        row = {**row, "recall": _clean(recall["recall"])}
+        if empty:
+            empty_row = row
+        periods.append({"period_start": start_of.date(), **row})
     return {
         "start": start,
         "end": end,
@@ -282,11 +303,18 @@ def _roi(
     a = anomalies.assign(period=metrics.period_start(anomalies["labelled_at"], period))
     c = counts.assign(period=metrics.period_start(counts["counted_at"], period))
     periods = []
+    empty_totals: dict[str, Any] | None = None  # the totals of a period without any rows
     for start_of in metrics.period_range(pd.Timestamp(start), pd.Timestamp(end), period):
-        totals = metrics.roi_totals(
-            a[a["period"] == start_of], c[c["period"] == start_of], **kwargs
-        )
-        periods.append({"period_start": start_of.date(), **_clean_dict(totals)})
+        a_p = a[a["period"] == start_of]
+        c_p = c[c["period"] == start_of]
+        empty = a_p.empty and c_p.empty
+        if empty and empty_totals is not None:
+            periods.append({"period_start": start_of.date(), **empty_totals})
+            continue
+        totals = _clean_dict(metrics.roi_totals(a_p, c_p, **kwargs))
+        if empty:
+            empty_totals = totals
+        periods.append({"period_start": start_of.date(), **totals})
     return {
         "start": start,
         "end": end,
@@ -340,13 +368,25 @@ def roi_report(
 
 
 def dashboard_summary(
-    *, today: dt.date, days: int = DEFAULT_REPORT_DAYS, user: Any = None
+    *,
+    today: dt.date,
+    days: int = DEFAULT_REPORT_DAYS,
+    user: Any = None,
+    data_end: dt.date | None = None,
 ) -> dict[str, Any]:
-    """Everything the admin dashboard shows, for the ``days`` days ending ``today``.
+    """Everything the admin dashboard shows, for the ``days`` days ending ``end``.
+
+    ``end`` is ``today``, or ``data_end`` (the latest day with sales data) when that is
+    earlier (``report_anchor``): findings are counted by the day first detected from ``start``
+    to ``end``, while what people did about them (outcomes, closings, cycle counts, reported
+    misses) counts up to ``today``, since triage goes on after the data stops; the ROI series
+    therefore runs to ``today``.
 
     Returns (weekly periods, ``DASHBOARD_PERIOD``)::
 
-        {"today": date, "start": date, "days": int, "period": "week", "currency": "£",
+        {"today": date, "start": date, "end": date, "data_end": date | None,
+         "anchored": bool,                               # end < today
+         "days": int, "period": "week", "currency": "£",
          # the triage list now (not windowed): open + acknowledged anomalies
          "open_by_severity": {"critical": int, "warning": int, "info": int},
          "open_total": int, "open_value_at_risk": float, "snoozed": int,
@@ -380,7 +420,8 @@ def dashboard_summary(
     """
     if days < 1:
         raise ReportError("days must be at least 1.")
-    start = today - dt.timedelta(days=days - 1)
+    end = report_anchor(today=today, data_end=data_end)
+    start = end - dt.timedelta(days=days - 1)
     period = DASHBOARD_PERIOD
     scope = _Scope(user)
 
@@ -393,7 +434,7 @@ def dashboard_summary(
 
     anomalies = anomaly_frame_load(
         queryset=scope.anomalies().filter(
-            Q(first_detected_on__range=(start, today))
+            Q(first_detected_on__range=(start, end))
             | Q(outcome__recorded_at__date__range=(start, today))
             | Q(closed_at__date__range=(start, today))
         )
@@ -402,11 +443,11 @@ def dashboard_summary(
         queryset=scope.counts().filter(counted_at__date__range=(start, today))
     )
     misses = miss_frame_load(queryset=scope.misses().filter(start_date__range=(start, today)))
-    raised = anomalies[_between(anomalies["first_detected_on"], start, today)]
-    effectiveness = _effectiveness(raised, counts, misses, start=start, end=today, period=period)
+    raised = anomalies[_between(anomalies["first_detected_on"], start, end)]
+    effectiveness = _effectiveness(raised, counts, misses, start=start, end=end, period=period)
     roi = _roi(anomalies, counts, start=start, end=today, period=period)
 
-    period_starts = metrics.period_range(pd.Timestamp(start), pd.Timestamp(today), period)
+    period_starts = metrics.period_range(pd.Timestamp(start), pd.Timestamp(end), period)
     with_period = raised.assign(period=metrics.period_start(raised["first_detected_on"], period))
     per_type = metrics.precision_table(with_period, ["anomaly_type", "period"])
     by_type: dict[str, list] = {}
@@ -437,6 +478,9 @@ def dashboard_summary(
     return {
         "today": today,
         "start": start,
+        "end": end,
+        "data_end": data_end,
+        "anchored": end < today,
         "days": days,
         "period": period,
         "currency": settings.SHELFWATCH_CURRENCY,
