@@ -123,8 +123,13 @@ class DetectorConfigForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if "detector" in self.fields:
-            self.fields["detector"].choices = [("", "---------"), *runnable_detectors()]
+        if "detector" in self.fields:  # the add form: every runnable detector without a row
+            # (after migrate each has one, so normally there is nothing left to add)
+            existing = set(DetectorConfig.objects.values_list("detector", flat=True))
+            self.fields["detector"].choices = [
+                ("", "---------"),
+                *((name, name) for name, _ in runnable_detectors() if name not in existing),
+            ]
 
 
 @admin.register(DetectorConfig)
@@ -143,13 +148,6 @@ class DetectorConfigAdmin(admin.ModelAdmin):
         # A row is a detector's settings: renaming it would make it another detector's.
         fields = tuple(super().get_readonly_fields(request, obj))
         return ("detector", *fields) if obj is not None else fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        # Every runnable detector has its row (post_migrate); "Add" only while one is missing.
-        if not super().has_add_permission(request):
-            return False
-        existing = set(DetectorConfig.objects.values_list("detector", flat=True))
-        return any(name not in existing for name in REGISTRY)
 
     @admin.display(description="what it finds")
     def description(self, obj: DetectorConfig) -> str:
