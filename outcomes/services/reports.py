@@ -220,7 +220,10 @@ def _effectiveness(
     start: dt.date,
     end: dt.date,
     period: str,
+    breakdowns: bool = True,
 ) -> dict[str, Any]:
+    """The effectiveness report's figures; without ``breakdowns`` the per-detector and
+    per-location tables are left empty (the dashboard shows neither)."""
     recall_table = metrics.recall_estimate(anomalies, counts, misses)
     a = anomalies.assign(period=metrics.period_start(anomalies["first_detected_on"], period))
     c = counts.assign(period=metrics.period_start(counts["counted_at"], period))
@@ -240,10 +243,14 @@ def _effectiveness(
         ),
         "by_detector": _records(
             metrics.effectiveness_table(anomalies, ["detector"]), EFFECTIVENESS_KEYS, ("detector",)
-        ),
+        )
+        if breakdowns
+        else [],
         "by_location": _records(
             metrics.effectiveness_table(anomalies, ["location"]), EFFECTIVENESS_KEYS, ("location",)
-        ),
+        )
+        if breakdowns
+        else [],
         "recall": {
             **{k: _clean(v) for k, v in metrics.recall_total(recall_table).items()},
             "by_type": _records(
@@ -473,7 +480,9 @@ def dashboard_summary(
     )
     misses = miss_frame_load(queryset=scope.misses().filter(start_date__range=(start, today)))
     raised = anomalies[_between(anomalies["first_detected_on"], start, end)]
-    effectiveness = _effectiveness(raised, counts, misses, start=start, end=end, period=period)
+    effectiveness = _effectiveness(
+        raised, counts, misses, start=start, end=end, period=period, breakdowns=False
+    )
     roi = _roi(anomalies, counts, start=start, end=today, period=period)
 
     period_starts = metrics.period_range(pd.Timestamp(start), pd.Timestamp(end), period)
