@@ -28,7 +28,5 @@ def counted_days_keep() -> int:
     )
     counted = Subquery(adjusted.order_by("-id").values("counted")[:1])
     return (
-        StockLevel.objects.filter(Exists(adjusted))
-        .exclude(on_hand=counted)
-        .update(on_hand=counted)
+        StockLevel.objects.filter(Exists(adjusted)).exclude(on_hand=counted).update(on_hand=counted)
     )

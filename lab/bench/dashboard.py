@@ -73,7 +73,9 @@ def dashboard_measure(
                 for window in days:
                     path = f"{DASHBOARD_PATH}?days={window}"
                     cold = _cold(path, user=user, requests=cold_requests)
-                    with override_settings(SHELFWATCH_DASHBOARD_CACHE_SECONDS=DASHBOARD_CACHE_SECONDS):
+                    with override_settings(
+                        SHELFWATCH_DASHBOARD_CACHE_SECONDS=DASHBOARD_CACHE_SECONDS
+                    ):
                         cache.clear()
                         cached = inprocess_measure(
                             path, user=user, requests=cached_requests, warmup=1

@@ -211,7 +211,6 @@ def _effectiveness_periods(
     return periods
 
 
-
 def _effectiveness(
     anomalies: pd.DataFrame,
     counts: pd.DataFrame,
