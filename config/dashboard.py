@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from anomalies.models import AnomalyType, Severity
 from anomalies.services.loading import latest_data_date
-from common.formatting import decimal_plain, money
+from common.formatting import decimal_plain, money, number
 from outcomes.services import dashboard_summary
 
 DASHBOARD_DAY_CHOICES: tuple[int, ...] = (30, 90, 180, 365)
@@ -194,11 +194,11 @@ def _type_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "label": _type_label(row["anomaly_type"]),
-            "raised": row["raised"],
-            "labelled": row["labelled"],
-            "true_positive": row["true_positive"],
-            "false_positive": row["false_positive"],
-            "expected": row["expected"],
+            "raised": number(row["raised"]),
+            "labelled": number(row["labelled"]),
+            "true_positive": number(row["true_positive"]),
+            "false_positive": number(row["false_positive"]),
+            "expected": number(row["expected"]),
             "precision": _percent(row["precision"]),
             "mtta": _hours(row["mtta_hours"]),
             "mttr": _hours(row["mttr_hours"]),
