@@ -73,9 +73,10 @@ def bundle_import(*, directory: Path, progress: Progress | None = None) -> Impor
 
     Rows are upserted on their natural keys (product+location+date, sku, code, ...): values in
     the files replace stored ones, other stored rows are kept, except that the book stock of
-    a day a cycle count corrected (a ``StockAdjustment``) keeps the counted units. Memory stays bounded (a few
-    chunks of ``CHUNK_ROWS`` rows, plus 12 bytes a fact row for the repeated-key check and
-    the whole receipts file, whose repeated keys are summed) whatever the size of the files.
+    a day a cycle count corrected (a ``StockAdjustment``) keeps the counted units
+    (``counts``). Memory stays bounded (a few chunks of ``CHUNK_ROWS`` rows, plus 12 bytes a
+    fact row for the repeated-key check and the whole receipts file, whose repeated keys are
+    summed) whatever the size of the files.
 
     Raises ``BundleError`` listing every problem found (missing or unreadable file, a column
     missing or named twice, unparsable, implausible or out-of-range value, a NUL character,
