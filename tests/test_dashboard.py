@@ -145,6 +145,9 @@ def test_dashboard_chart_data(admin_client, worked):
     assert data["response"]["mttr"][index] == pytest.approx(5.0)
     assert sum(data["roi"]["recovered"]) == 40.0
     assert sum(data["roi"]["net"]) == 160.0
+    # with an outcome the ROI chart is drawn (no "No outcomes yet")
+    assert data["roi"]["empty"] is False
+    assert 'id="chart-roi"' in html and "No outcomes yet" not in html
 
 
 def test_dashboard_query_count_does_not_grow_with_the_data(admin_client, worked):
