@@ -22,6 +22,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from anomalies.models import AnomalyType, Severity
+from anomalies.services.loading import latest_data_date
+from common.formatting import decimal_plain, money, number
 from outcomes.services import dashboard_summary
 
 DASHBOARD_DAY_CHOICES: tuple[int, ...] = (30, 90, 180, 365)
@@ -52,13 +54,6 @@ def _hours(value: float | None) -> str:
     return f"{value:.1f} h"
 
 
-def _money(value: float | None, currency: str) -> str:
-    if value is None:
-        return "—"
-    sign = "−" if value < 0 else ""
-    return f"{sign}{currency}{abs(value):,.0f}"
-
-
 def _type_label(value: str) -> str:
     try:
         return str(AnomalyType(value).label)
@@ -78,7 +73,7 @@ def _tiles(summary: dict[str, Any]) -> list[dict[str, str]]:
             "label": "Open anomalies",
             "value": f"{summary['open_total']:,}",
             "detail": f"{summary['open_by_severity'].get('critical', 0):,} critical · "
-            f"{_money(summary['open_value_at_risk'], cur)} at risk · "
+            f"{money(summary['open_value_at_risk'], cur)} at risk · "
             f"{summary['snoozed']:,} snoozed",
         },
         {
@@ -106,10 +101,10 @@ def _tiles(summary: dict[str, Any]) -> list[dict[str, str]]:
         },
         {
             "label": "Net value (ROI)",
-            "value": _money(roi["net_value"], cur),
-            "detail": f"{_money(roi['recovered_value'], cur)} recovered + "
-            f"{_money(roi['lost_sales_prevented'], cur)} lost sales prevented − "
-            f"{_money(roi['labour_cost'], cur)} labour of {roi['counts_done']:,} counts"
+            "value": money(roi["net_value"], cur),
+            "detail": f"{money(roi['recovered_value'], cur)} recovered + "
+            f"{money(roi['lost_sales_prevented'], cur)} lost sales prevented − "
+            f"{money(roi['labour_cost'], cur)} labour of {roi['counts_done']:,} counts"
             + (f" · ROI {roi['roi']:.1f}×" if roi["roi"] is not None else ""),
         },
         {
@@ -151,6 +146,11 @@ def _chart_data(summary: dict[str, Any]) -> dict[str, Any]:
     precision = summary["precision_over_time"]
     response = summary["response_times_over_time"]
     roi_periods = summary["roi"]["periods"]
+
+    def cents(values: list[float | None]) -> list[float | None]:
+        # JSON numbers rounded to the cent: the chart's tooltips show them as money.
+        return [None if v is None else float(decimal_plain(v)) for v in values]
+
     return {
         "currency": summary["currency"],
         "severity": {
@@ -174,23 +174,31 @@ def _chart_data(summary: dict[str, Any]) -> dict[str, Any]:
         "response": _response_series(response),
         "roi": {
             "labels": [row["period_start"].isoformat() for row in roi_periods],
-            "recovered": [row["recovered_value"] for row in roi_periods],
-            "prevented": [row["lost_sales_prevented"] for row in roi_periods],
-            "labour": [-(row["labour_cost"] or 0.0) for row in roi_periods],
-            "net": [row["net_value"] for row in roi_periods],
+            "recovered": cents([row["recovered_value"] for row in roi_periods]),
+            "prevented": cents([row["lost_sales_prevented"] for row in roi_periods]),
+            "labour": cents([-(row["labour_cost"] or 0.0) for row in roi_periods]),
+            "net": cents([row["net_value"] for row in roi_periods]),
+            # No chart (and no axis of "£1 £1 … £0") before any value or labour was recorded.
+            "empty": not _roi_has_data(roi_periods),
         },
     }
+
+
+def _roi_has_data(periods: list[dict[str, Any]]) -> bool:
+    """Whether any week of the ROI series has a value or a count: else the chart is empty."""
+    keys = ("recovered_value", "lost_sales_prevented", "labour_cost", "net_value")
+    return any(row.get(key) for row in periods for key in keys)
 
 
 def _type_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "label": _type_label(row["anomaly_type"]),
-            "raised": row["raised"],
-            "labelled": row["labelled"],
-            "true_positive": row["true_positive"],
-            "false_positive": row["false_positive"],
-            "expected": row["expected"],
+            "raised": number(row["raised"]),
+            "labelled": number(row["labelled"]),
+            "true_positive": number(row["true_positive"]),
+            "false_positive": number(row["false_positive"]),
+            "expected": number(row["expected"]),
             "precision": _percent(row["precision"]),
             "mtta": _hours(row["mtta_hours"]),
             "mttr": _hours(row["mttr_hours"]),
@@ -216,7 +224,7 @@ def dashboard_summary_cached(
     ttl_s = settings.SHELFWATCH_DASHBOARD_CACHE_SECONDS
     if ttl_s <= 0:
         return compute()
-    key = f"dashboard:v1:{scope_key}:{today.isoformat()}:{days}"
+    key = f"dashboard:v2:{scope_key}:{today.isoformat()}:{days}"
     summary = cache.get(key)
     if summary is None:
         summary = compute()
@@ -240,12 +248,15 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     if days not in DASHBOARD_DAY_CHOICES:
         days = DEFAULT_DASHBOARD_DAYS
     today = timezone.localdate()
-    # Keyed per user: the summary counts only the user's stores.
+    # Keyed per user: the summary counts only the user's stores. The window ends at the
+    # latest day with sales data when that is before today (``report_anchor``).
     summary = dashboard_summary_cached(
         today=today,
         days=days,
         scope_key=f"user:{request.user.pk}",
-        compute=lambda: dashboard_summary(today=today, days=days, user=request.user),
+        compute=lambda: dashboard_summary(
+            today=today, days=days, user=request.user, data_end=latest_data_date()
+        ),
     )
     context = {
         **admin.site.each_context(request),

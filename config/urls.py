@@ -13,6 +13,11 @@ from common.api_token import ObtainTokenView
 from config.dashboard import dashboard_view
 from config.health import health_view
 
+# ShelfWatch's name on every admin page (header, <title>, index heading) instead of Django's.
+admin.site.site_header = "ShelfWatch"
+admin.site.site_title = "ShelfWatch"
+admin.site.index_title = "Triage and data"
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/dashboard/", admin.site.admin_view(dashboard_view), name="admin-dashboard"),

@@ -118,8 +118,8 @@ def test_dashboard_shows_hand_computed_kpis(admin_client, worked):
     assert shown["Mean time to resolve"] == "5.0 h"  # (6 + 4) / 2
     # £40 recovered + lost sales prevented: (start + 30 days - first detected = 24 days)
     # x 2 units/day x £2.50 = £120; no counts, no labour.
-    assert shown["Net value (ROI)"] == "£160"
-    assert "£40 recovered + £120 lost sales prevented − £0 labour of 0 counts" in html
+    assert shown["Net value (ROI)"] == "£160.00"
+    assert "£40.00 recovered + £120.00 lost sales prevented − £0.00 labour of 0 counts" in html
     assert '<script src="/static/vendor/chartjs/chart.umd.min.js"></script>' in html
 
 
@@ -145,6 +145,9 @@ def test_dashboard_chart_data(admin_client, worked):
     assert data["response"]["mttr"][index] == pytest.approx(5.0)
     assert sum(data["roi"]["recovered"]) == 40.0
     assert sum(data["roi"]["net"]) == 160.0
+    # with an outcome the ROI chart is drawn (no "No outcomes yet")
+    assert data["roi"]["empty"] is False
+    assert 'id="chart-roi"' in html and "No outcomes yet" not in html
 
 
 def test_dashboard_query_count_does_not_grow_with_the_data(admin_client, worked):
@@ -154,9 +157,10 @@ def test_dashboard_query_count_does_not_grow_with_the_data(admin_client, worked)
     cache.clear()  # count the computation, not the cached summary
     with CaptureQueriesContext(connection) as many:
         admin_client.get(URL)
-    # session, user, then dashboard_summary's 7: open by severity, open value at risk,
-    # snoozed count, anomalies frame, counts frame, misses frame, pending counts by location
-    assert len(few) == len(many) == 9, [q["sql"] for q in many.captured_queries]
+    # session, user, the latest day of sales data, then dashboard_summary's 7: open by
+    # severity, open value at risk, snoozed count, anomalies frame, counts frame, misses
+    # frame, pending counts by location
+    assert len(few) == len(many) == 10, [q["sql"] for q in many.captured_queries]
 
 
 def test_days_parameter_picks_the_window_and_ignores_junk(admin_client):

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
 from anomalies.admin.display import pretty_json
 from anomalies.detectors import REGISTRY
 from anomalies.models import DetectionChunk, DetectionRun, DetectorConfig, RunStatus
+from anomalies.services.detector_settings import runnable_detectors
 from common.admin import ReadOnlyAdminMixin
 
 
@@ -109,13 +113,50 @@ class DetectionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return pretty_json(obj.settings)
 
 
+class DetectorConfigForm(forms.ModelForm):
+    """Offers only runnable detectors (``REGISTRY``), not every finding type: ``pos_outage``
+    is raised by the inventory-discrepancy detector, it is not one."""
+
+    class Meta:
+        model = DetectorConfig
+        fields = ("detector", "enabled", "params")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "detector" in self.fields:  # the add form: every runnable detector without a row
+            # (after migrate each has one, so normally there is nothing left to add)
+            existing = set(DetectorConfig.objects.values_list("detector", flat=True))
+            self.fields["detector"].choices = [
+                ("", "---------"),
+                *((name, name) for name, _ in runnable_detectors() if name not in existing),
+            ]
+
+
 @admin.register(DetectorConfig)
 class DetectorConfigAdmin(admin.ModelAdmin):
-    list_display = ("detector", "enabled", "params", "updated_at")
+    """One row per detector, created after ``migrate`` (``detector_settings_ensure``): switch
+    it on or off and override parameters; the defaults are shown beside the overrides."""
+
+    form = DetectorConfigForm
+    list_display = ("detector", "description", "enabled", "overrides", "updated_at")
     list_editable = ("enabled",)
     list_filter = ("enabled",)
-    fields = ("detector", "enabled", "params", "default_params", "updated_at")
-    readonly_fields = ("default_params", "updated_at")
+    fields = ("detector", "description", "enabled", "params", "default_params", "updated_at")
+    readonly_fields = ("description", "default_params", "updated_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: DetectorConfig | None = None):
+        # A row is a detector's settings: renaming it would make it another detector's.
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return ("detector", *fields) if obj is not None else fields
+
+    @admin.display(description="what it finds")
+    def description(self, obj: DetectorConfig) -> str:
+        spec = REGISTRY.get(obj.detector) if obj else None
+        return spec.description if spec else "—"
+
+    @admin.display(description="parameters (overrides of the defaults)")
+    def overrides(self, obj: DetectorConfig) -> str:
+        return ", ".join(f"{k}={v}" for k, v in sorted((obj.params or {}).items())) or "defaults"
 
     @admin.display(description="defaults (override any of these in params)")
     def default_params(self, obj: DetectorConfig) -> str:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import decimal
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework import serializers
@@ -24,6 +27,33 @@ from common.api_fields import StrictCharField
 from common.filters import QueryParamsSerializer
 
 NOTE_MAX_CHARS = 4000
+# Decimal places of money in the API (``common.formatting``): strings such as "3583.33".
+MONEY_PLACES = 2
+
+
+def money_field(**kwargs: Any) -> serializers.DecimalField:
+    """A read-only money field: a decimal string with two places, rounded half up
+    (``"3583.33"``, never ``3583.3291200000003``), from a Decimal or a float."""
+    return serializers.DecimalField(
+        max_digits=None,
+        decimal_places=MONEY_PLACES,
+        rounding=decimal.ROUND_HALF_UP,
+        read_only=True,
+        **kwargs,
+    )
+
+
+class RoundedFloatField(serializers.FloatField):
+    """A read-only number rounded to ``places`` decimals (a JSON number, not a string):
+    quantities and prices that are not money totals, e.g. a finding's expected value."""
+
+    def __init__(self, *, places: int = MONEY_PLACES, **kwargs: Any) -> None:
+        self.places = places
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> float:
+        return round(float(value), self.places)
 
 
 class AnomalySerializer(serializers.ModelSerializer):
@@ -42,6 +72,13 @@ class AnomalySerializer(serializers.ModelSerializer):
         read_only=True,
         help_text="Why it was dismissed; blank unless dismissed.",
     )
+    expected_value = RoundedFloatField(
+        allow_null=True, help_text="What the detector expected (units or price), 2 decimals."
+    )
+    actual_value = RoundedFloatField(
+        allow_null=True, help_text="What was observed (units or price), 2 decimals."
+    )
+    value_at_risk = money_field(help_text="Money at risk, a decimal string with 2 places.")
 
     class Meta:
         model = Anomaly
@@ -321,7 +358,5 @@ class AnomalyStatisticsSerializer(serializers.Serializer):
     by_type = _counts_field("Count per anomaly type (every type, zeros included).")
     by_severity = _counts_field("Count per severity.")
     by_status = _counts_field("Count per status.")
-    open_value_at_risk = serializers.DecimalField(
-        max_digits=16, decimal_places=2, help_text="Sum of value_at_risk of open anomalies."
-    )
+    open_value_at_risk = money_field(help_text="Sum of value_at_risk of open anomalies.")
     trend = TrendSerializer()

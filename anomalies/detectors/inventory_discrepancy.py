@@ -167,7 +167,6 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
     severity = np.where(value < p["info_value"], "info", severity)
     explanations, details = [], []
     for i, row in enumerate(rows):
-        direction = "rose" if u[i] > 0 else "fell"
         written_off = now[row] == 0 and u[i] == -before[row] and not received[row]
         movements = f"received {fmt_units(received[row])}, sold {fmt_units(sold[row])}"
         if grid.returned[row, d]:
@@ -192,16 +191,15 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
             detail["subtype"] = DUPLICATE_SUBTYPE
             detail["receipt_date"] = receipt_date.date().isoformat()
             explanations.append(
-                f"Book stock rose by {fmt_count(u[i])} more than receipts, sales and returns "
-                f"explain ({fmt_units(before[row])} → {fmt_units(now[row])}; {movements}): "
-                f"exactly the {fmt_count(u[i])} received on {fmt_date(receipt_date)}, a receipt "
-                f"posted twice? {money(value[i], data.currency)} of stock only on the books."
+                f"{_book_move(before[row], now[row], implied[row], movements)}: "
+                f"{fmt_count(u[i])} more than explained, exactly the {fmt_count(u[i])} received "
+                f"on {fmt_date(receipt_date)}, a receipt posted twice? "
+                f"{money(value[i], data.currency)} of stock only on the books."
             )
         else:
             explanations.append(
-                f"Book stock {direction} by {fmt_count(abs(u[i]))} more than "
-                f"receipts, sales and returns explain ({fmt_units(before[row])} → "
-                f"{fmt_units(now[row])}; {movements}); "
+                f"{_book_move(before[row], now[row], implied[row], movements)}: "
+                f"{fmt_count(abs(u[i]))} {'more' if u[i] > 0 else 'fewer'} than explained; "
                 f"{money(value[i], data.currency)} unaccounted for"
                 + (" (written down to 0: a stock count?)." if written_off else ".")
             )
@@ -224,6 +222,24 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
     )
     found = _with_tests(found, pv, m)
     return pd.concat([outages, found], ignore_index=True) if len(outages) else found
+
+
+def _book_move(before: float, now: float, implied: float, movements: str) -> str:
+    """What the book did and what the movements explain, each verb matching its own numbers:
+    "Book stock fell by 1 unit (33 → 32); receipts, sales and returns explain 5 (received 0,
+    sold 28)". (The unexplained part has its own sign: saying "rose by 27" of a book that
+    went from 33 to 32 read as a contradiction.)"""
+    change = now - before
+    if change > 0:
+        moved = f"rose by {fmt_count(change)}"
+    elif change < 0:
+        moved = f"fell by {fmt_count(-change)}"
+    else:
+        moved = "did not change"
+    return (
+        f"Book stock {moved} ({fmt_units(before)} → {fmt_units(now)}); receipts, sales and "
+        f"returns explain {fmt_units(implied)} ({movements})"
+    )
 
 
 def _with_tests(found: pd.DataFrame, p_value, tests) -> pd.DataFrame:

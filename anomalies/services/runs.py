@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Min, Subquery, Sum
+from django.db.models import Exists, Max, Min, OuterRef, Subquery, Sum
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -77,7 +77,7 @@ from anomalies.services.loading import (
 from anomalies.services.persistence import anomalies_persist
 from inventory.importing.price_points import price_points_refresh
 from inventory.importing.validation import plausible_dates
-from inventory.models import Location, StockLevel
+from inventory.models import Location, StockAdjustment, StockLevel
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def _resolve_as_of(as_of: dt.date | None, *, history_days: int) -> dt.date:
     if as_of > latest:
         # Book stock may run later than sales (a store whose sales stopped is what ghost-stock
         # detection looks for); past both, every detector would see days not imported yet.
-        stock_latest = StockLevel.objects.aggregate(latest=Max("date"))["latest"]
+        stock_latest = _imported_stock_latest(after=latest)
         if stock_latest is None or as_of > stock_latest:
             raise DetectionError(
                 f"as-of date {as_of} is after the end of the data (sales up to {latest}"
@@ -240,6 +240,25 @@ def _resolve_as_of(as_of: dt.date | None, *, history_days: int) -> dt.date:
                 + "); import the missing days first, or run as of a date with data."
             )
     return as_of
+
+
+def _imported_stock_latest(*, after: dt.date) -> dt.date | None:
+    """The latest imported book-stock day after ``after``, or ``None``.
+
+    A cycle count recorded today writes the ``StockLevel`` of its stock date with a
+    ``StockAdjustment`` beside it; that one row does not mean the data runs to today (it made
+    a run for any later day "succeed" on days nobody imported), so such rows are left out.
+    """
+    counted = StockAdjustment.objects.filter(
+        product_id=OuterRef("product_id"),
+        location_id=OuterRef("location_id"),
+        date=OuterRef("date"),
+    )
+    return (
+        StockLevel.objects.filter(date__gt=after)
+        .exclude(Exists(counted))
+        .aggregate(latest=Max("date"))["latest"]
+    )
 
 
 def detection_as_of_check(*, as_of: dt.date, history_days: int = HISTORY_DAYS) -> None:

@@ -10,7 +10,8 @@ inside one ``transaction.atomic()``. After the first error nothing more is writt
 rest is still read and checked, so the report lists the problems of every file (the first
 ``ERROR_LIMIT_PER_FILE`` of each, with file, physical line and column); then ``BundleError``
 rolls the transaction back and nothing is half-written. Rows are upserted on their natural
-keys, so importing the same bundle twice changes nothing.
+keys, so importing the same bundle twice changes nothing; a day of book stock a recorded cycle
+count corrected keeps the counted value (``counts``).
 
 The parts live next door: ``master_data`` (the small files), ``streaming`` (the fact files,
 chunk by chunk, with ``facts`` for their checks and ``plan`` for how they are written),
@@ -29,6 +30,7 @@ import pandas as pd
 from django.apps import apps
 from django.db import connection, transaction
 
+from inventory.importing.counts import counted_days_keep
 from inventory.importing.errors import BundleError, ErrorLog
 from inventory.importing.facts import _FACT_FILES, _Codes
 from inventory.importing.master_data import _small_file_write, _small_files_parse
@@ -70,9 +72,11 @@ def bundle_import(*, directory: Path, progress: Progress | None = None) -> Impor
     codes may refer to rows of the same bundle or already in the database.
 
     Rows are upserted on their natural keys (product+location+date, sku, code, ...): values in
-    the files replace stored ones, other stored rows are kept. Memory stays bounded (a few
-    chunks of ``CHUNK_ROWS`` rows, plus 12 bytes a fact row for the repeated-key check and
-    the whole receipts file, whose repeated keys are summed) whatever the size of the files.
+    the files replace stored ones, other stored rows are kept, except that the book stock of
+    a day a cycle count corrected (a ``StockAdjustment``) keeps the counted units
+    (``counts``). Memory stays bounded (a few chunks of ``CHUNK_ROWS`` rows, plus 12 bytes a
+    fact row for the repeated-key check and the whole receipts file, whose repeated keys are
+    summed) whatever the size of the files.
 
     Raises ``BundleError`` listing every problem found (missing or unreadable file, a column
     missing or named twice, unparsable, implausible or out-of-range value, a NUL character,
@@ -105,6 +109,13 @@ def bundle_import(*, directory: Path, progress: Progress | None = None) -> Impor
         if errors:
             # Inside the atomic block: whatever was written is rolled back.
             raise _bundle_error(names, errors)
+        if "inventory.csv" in names:
+            kept = counted_days_keep()
+            if kept:
+                summary.notes.append(
+                    f"Kept the recorded cycle count on {kept:,} book-stock day(s): "
+                    "inventory.csv predates the count, the count wins"
+                )
         for name in ("calendar.csv", "promotions.csv"):
             if name in small:
                 summary.files.append(_small_file_write(name, small[name], progress))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from anomalies.api.serializers import money_field
 from anomalies.models import Anomaly
 from common.api_fields import StrictCharField, StrictModelSerializer
 from common.filters import QueryParamsSerializer
@@ -69,6 +70,9 @@ class CycleCountSerializer(serializers.ModelSerializer):
     product_name = serializers.CharField(source="product.name", read_only=True)
     location_code = serializers.CharField(source="location.code", read_only=True)
     stock_adjustment = StockAdjustmentSerializer(read_only=True, allow_null=True)
+    priority = money_field(
+        help_text="Probability the finding is real x money at risk per day, 2 places."
+    )
     verdict = serializers.CharField(
         source="anomaly.outcome.verdict",
         read_only=True,
@@ -266,14 +270,16 @@ class EffectivenessReportSerializer(serializers.Serializer):
 
 
 class RoiTotalsSerializer(serializers.Serializer):
-    recovered_value = serializers.FloatField(help_text="Recovered value of true positives.")
-    lost_sales_prevented = serializers.FloatField(
+    """Money as decimal strings with two places ("3583.33")."""
+
+    recovered_value = money_field(help_text="Recovered value of true positives.")
+    lost_sales_prevented = money_field(
         help_text="Days of ghost stock saved x expected daily sales x price."
     )
     true_positives = serializers.IntegerField()
     counts_done = serializers.IntegerField()
-    labour_cost = serializers.FloatField(help_text="counts x minutes / 60 x cost per hour.")
-    net_value = serializers.FloatField(help_text="recovered + prevented - labour.")
+    labour_cost = money_field(help_text="counts x minutes / 60 x cost per hour.")
+    net_value = money_field(help_text="recovered + prevented - labour.")
     roi = _rate("net_value / labour_cost; null without labour.")
 
 
@@ -284,7 +290,7 @@ class RoiPeriodSerializer(RoiTotalsSerializer):
 class RoiSettingsSerializer(serializers.Serializer):
     discovery_days = serializers.IntegerField()
     count_minutes = serializers.FloatField()
-    count_cost_per_hour = serializers.FloatField()
+    count_cost_per_hour = money_field()
 
 
 class RoiTrendSerializer(serializers.Serializer):

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from anomalies.api.serializers import DetailSerializer
+from anomalies.services.loading import latest_data_date
 from common.filters import StrictFilterBackend
 from inventory.access import location_ids_check
 from outcomes.api.serializers import (
@@ -216,11 +217,21 @@ class _ReportView(GenericAPIView):
     required_permissions = {"get": ["anomalies.view_anomaly", "outcomes.view_outcome"]}
     throttle_scope = "reports"
 
+    # Whether a window without ``end`` ends at the latest day with sales data when that is
+    # before today (findings by the day detected) or at today (value by the day confirmed:
+    # triage goes on after the data stops).
+    anchor_on_data_end = False
+
     def _window(self, request: Request) -> dict:
         params = ReportQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        start, end = report_window(start=data["start"], end=data["end"], today=timezone.localdate())
+        start, end = report_window(
+            start=data["start"],
+            end=data["end"],
+            today=timezone.localdate(),
+            data_end=latest_data_date() if self.anchor_on_data_end else None,
+        )
         return {"start": start, "end": end, "period": data["period"]}
 
 
@@ -229,10 +240,12 @@ class EffectivenessView(_ReportView):
     type, detector and location, and by period with the trend.
 
     Over anomalies first detected from ``start`` to ``end`` (default: the 90 days ending
-    today), by ``period`` (``week`` or ``month``). Definitions: ``outcomes.metrics``.
+    today, or the latest day with sales data when that is earlier), by ``period`` (``week`` or
+    ``month``). Definitions: ``outcomes.metrics``.
     """
 
     serializer_class = EffectivenessReportSerializer
+    anchor_on_data_end = True
 
     @extend_schema(
         parameters=[ReportQuerySerializer],

@@ -102,12 +102,23 @@ class _Scope:
         return qs if self.user is None else missed_anomalies_for_user(self.user, qs)
 
 
+def report_anchor(*, today: dt.date, data_end: dt.date | None) -> dt.date:
+    """The day a "last N days" window ends: ``today``, or the latest day with data
+    (``data_end``) when the data ends before today (a demo or an import that stopped), so the
+    window is not filled with days nothing could have been found on."""
+    return data_end if data_end is not None and data_end < today else today
+
+
 def report_window(
-    *, start: dt.date | None, end: dt.date | None, today: dt.date
+    *,
+    start: dt.date | None,
+    end: dt.date | None,
+    today: dt.date,
+    data_end: dt.date | None = None,
 ) -> tuple[dt.date, dt.date]:
-    """Fill a missing end with ``today`` and a missing start with the ``DEFAULT_REPORT_DAYS``
-    days ending at ``end``."""
-    end = end or today
+    """Fill a missing end with ``report_anchor`` (``today``, or ``data_end`` when the data ends
+    before today) and a missing start with the ``DEFAULT_REPORT_DAYS`` days ending at ``end``."""
+    end = end or report_anchor(today=today, data_end=data_end)
     start = start or end - dt.timedelta(days=DEFAULT_REPORT_DAYS - 1)
     return start, end
 
@@ -157,6 +168,49 @@ def _between(dates: pd.Series, start: dt.date, end: dt.date) -> pd.Series:
 # --- effectiveness -----------------------------------------------------------------------------
 
 
+def _slices(frame: pd.DataFrame) -> dict[pd.Timestamp, pd.DataFrame]:
+    """``frame``'s rows per ``period`` value, split in one pass (not one mask per period)."""
+    if frame.empty:
+        return {}
+    return dict(tuple(frame.groupby("period", sort=False)))
+
+
+def _effectiveness_periods(
+    a: pd.DataFrame, c: pd.DataFrame, m: pd.DataFrame, period_starts: list[pd.Timestamp]
+) -> list[dict[str, Any]]:
+    """The effectiveness row and recall of each period (``a``, ``c``, ``m`` carry ``period``).
+
+    One grouped ``effectiveness_table`` for every period instead of one table per period:
+    a year by week was 53 tables, most of the dashboard's time. Recall needs the period's
+    counts and misses; without any, nothing is estimated missed, so it is found / found
+    (1 with a true positive, undefined without), as ``recall_estimate`` gives.
+    """
+    empty = _one(metrics.effectiveness_table(a.iloc[:0]), EFFECTIVENESS_KEYS)
+    rows: dict[Any, dict[str, Any]] = {}
+    if not a.empty:
+        table = metrics.effectiveness_table(a, ["period"])
+        for record in table.to_dict(orient="records"):
+            rows[record["period"]] = {key: _clean(record[key]) for key in EFFECTIVENESS_KEYS}
+    a_by, c_by, m_by = _slices(a), _slices(c), _slices(m)
+    periods = []
+    for start_of in period_starts:
+        row = rows.get(start_of, empty)
+        if start_of in c_by or start_of in m_by:
+            recall = _clean(
+                metrics.recall_total(
+                    metrics.recall_estimate(
+                        a_by.get(start_of, a.iloc[:0]),
+                        c_by.get(start_of, c.iloc[:0]),
+                        m_by.get(start_of, m.iloc[:0]),
+                    )
+                )["recall"]
+            )
+        else:
+            recall = 1.0 if row["true_positive"] else None
+        periods.append({"period_start": start_of.date(), **row, "recall": recall})
+    return periods
+
+
 def _effectiveness(
     anomalies: pd.DataFrame,
     counts: pd.DataFrame,
@@ -165,19 +219,17 @@ def _effectiveness(
     start: dt.date,
     end: dt.date,
     period: str,
+    breakdowns: bool = True,
 ) -> dict[str, Any]:
+    """The effectiveness report's figures; without ``breakdowns`` the per-detector and
+    per-location tables are left empty (the dashboard shows neither)."""
     recall_table = metrics.recall_estimate(anomalies, counts, misses)
     a = anomalies.assign(period=metrics.period_start(anomalies["first_detected_on"], period))
     c = counts.assign(period=metrics.period_start(counts["counted_at"], period))
     m = misses.assign(period=metrics.period_start(misses["start_date"], period))
-    periods = []
-    for start_of in metrics.period_range(pd.Timestamp(start), pd.Timestamp(end), period):
-        a_p = a[a["period"] == start_of]
-        row = _one(metrics.effectiveness_table(a_p), EFFECTIVENESS_KEYS)
-        recall = metrics.recall_total(
-            metrics.recall_estimate(a_p, c[c["period"] == start_of], m[m["period"] == start_of])
-        )
-        periods.append({"period_start": start_of.date(), **row, "recall": _clean(recall["recall"])})
+    periods = _effectiveness_periods(
+        a, c, m, metrics.period_range(pd.Timestamp(start), pd.Timestamp(end), period)
+    )
     return {
         "start": start,
         "end": end,
@@ -190,10 +242,14 @@ def _effectiveness(
         ),
         "by_detector": _records(
             metrics.effectiveness_table(anomalies, ["detector"]), EFFECTIVENESS_KEYS, ("detector",)
-        ),
+        )
+        if breakdowns
+        else [],
         "by_location": _records(
             metrics.effectiveness_table(anomalies, ["location"]), EFFECTIVENESS_KEYS, ("location",)
-        ),
+        )
+        if breakdowns
+        else [],
         "recall": {
             **{k: _clean(v) for k, v in metrics.recall_total(recall_table).items()},
             "by_type": _records(
@@ -282,11 +338,18 @@ def _roi(
     a = anomalies.assign(period=metrics.period_start(anomalies["labelled_at"], period))
     c = counts.assign(period=metrics.period_start(counts["counted_at"], period))
     periods = []
+    a_by, c_by = _slices(a), _slices(c)
+    empty_totals = _clean_dict(metrics.roi_totals(a.iloc[:0], c.iloc[:0], **kwargs))
     for start_of in metrics.period_range(pd.Timestamp(start), pd.Timestamp(end), period):
-        totals = metrics.roi_totals(
-            a[a["period"] == start_of], c[c["period"] == start_of], **kwargs
-        )
-        periods.append({"period_start": start_of.date(), **_clean_dict(totals)})
+        if start_of in a_by or start_of in c_by:
+            totals = _clean_dict(
+                metrics.roi_totals(
+                    a_by.get(start_of, a.iloc[:0]), c_by.get(start_of, c.iloc[:0]), **kwargs
+                )
+            )
+        else:  # most weeks of a small store: nothing confirmed, nothing counted
+            totals = empty_totals
+        periods.append({"period_start": start_of.date(), **totals})
     return {
         "start": start,
         "end": end,
@@ -340,13 +403,25 @@ def roi_report(
 
 
 def dashboard_summary(
-    *, today: dt.date, days: int = DEFAULT_REPORT_DAYS, user: Any = None
+    *,
+    today: dt.date,
+    days: int = DEFAULT_REPORT_DAYS,
+    user: Any = None,
+    data_end: dt.date | None = None,
 ) -> dict[str, Any]:
-    """Everything the admin dashboard shows, for the ``days`` days ending ``today``.
+    """Everything the admin dashboard shows, for the ``days`` days ending ``end``.
+
+    ``end`` is ``today``, or ``data_end`` (the latest day with sales data) when that is
+    earlier (``report_anchor``): findings are counted by the day first detected from ``start``
+    to ``end``, while what people did about them (outcomes, closings, cycle counts, reported
+    misses) counts up to ``today``, since triage goes on after the data stops; the ROI series
+    therefore runs to ``today``.
 
     Returns (weekly periods, ``DASHBOARD_PERIOD``)::
 
-        {"today": date, "start": date, "days": int, "period": "week", "currency": "£",
+        {"today": date, "start": date, "end": date, "data_end": date | None,
+         "anchored": bool,                               # end < today
+         "days": int, "period": "week", "currency": "£",
          # the triage list now (not windowed): open + acknowledged anomalies
          "open_by_severity": {"critical": int, "warning": int, "info": int},
          "open_total": int, "open_value_at_risk": float, "snoozed": int,
@@ -380,7 +455,8 @@ def dashboard_summary(
     """
     if days < 1:
         raise ReportError("days must be at least 1.")
-    start = today - dt.timedelta(days=days - 1)
+    end = report_anchor(today=today, data_end=data_end)
+    start = end - dt.timedelta(days=days - 1)
     period = DASHBOARD_PERIOD
     scope = _Scope(user)
 
@@ -393,7 +469,7 @@ def dashboard_summary(
 
     anomalies = anomaly_frame_load(
         queryset=scope.anomalies().filter(
-            Q(first_detected_on__range=(start, today))
+            Q(first_detected_on__range=(start, end))
             | Q(outcome__recorded_at__date__range=(start, today))
             | Q(closed_at__date__range=(start, today))
         )
@@ -402,11 +478,13 @@ def dashboard_summary(
         queryset=scope.counts().filter(counted_at__date__range=(start, today))
     )
     misses = miss_frame_load(queryset=scope.misses().filter(start_date__range=(start, today)))
-    raised = anomalies[_between(anomalies["first_detected_on"], start, today)]
-    effectiveness = _effectiveness(raised, counts, misses, start=start, end=today, period=period)
+    raised = anomalies[_between(anomalies["first_detected_on"], start, end)]
+    effectiveness = _effectiveness(
+        raised, counts, misses, start=start, end=end, period=period, breakdowns=False
+    )
     roi = _roi(anomalies, counts, start=start, end=today, period=period)
 
-    period_starts = metrics.period_range(pd.Timestamp(start), pd.Timestamp(today), period)
+    period_starts = metrics.period_range(pd.Timestamp(start), pd.Timestamp(end), period)
     with_period = raised.assign(period=metrics.period_start(raised["first_detected_on"], period))
     per_type = metrics.precision_table(with_period, ["anomaly_type", "period"])
     by_type: dict[str, list] = {}
@@ -437,6 +515,9 @@ def dashboard_summary(
     return {
         "today": today,
         "start": start,
+        "end": end,
+        "data_end": data_end,
+        "anchored": end < today,
         "days": days,
         "period": period,
         "currency": settings.SHELFWATCH_CURRENCY,

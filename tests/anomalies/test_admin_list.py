@@ -104,8 +104,8 @@ def test_every_type_has_a_short_label():
         (Decimal("1118.6"), "£1,118.60"),
         (3583.3291200000003, "£3,583.33"),
         (Decimal("0.005"), "£0.01"),  # half up, to the penny
-        (Decimal("-12.5"), "-£12.50"),
-        (None, ""),
+        (Decimal("-12.5"), "\u2212£12.50"),
+        (None, "—"),
     ],
 )
 def test_money_is_rounded_to_the_penny_with_thousands_separators(value, text):

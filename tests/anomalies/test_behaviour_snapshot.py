@@ -81,8 +81,9 @@ def test_detection_finds_what_the_snapshot_holds(tmp_path):
     detection_backfill(start=end - dt.timedelta(days=BACKFILL_DAYS - 1), end=end)
     # The Isolation Forest is off by default; one run with it on (and looser thresholds, so
     # that it finds something on this small bundle) pins it too.
-    DetectorConfig.objects.create(
-        detector="ml_detected", enabled=True, params={"score_threshold": 0.55, "min_feature_z": 3.0}
+    DetectorConfig.objects.update_or_create(
+        detector="ml_detected",
+        defaults={"enabled": True, "params": {"score_threshold": 0.55, "min_feature_z": 3.0}},
     )
     detection_run(as_of=end, detectors=["ml_detected"])
     found = {"bundle": BUNDLE, "bundle_sha256": digest, "anomalies": _anomalies()}

@@ -156,7 +156,9 @@ def test_missing_input_skips_detector_with_a_note(sales_history, monkeypatch):
 
 
 def test_disabled_detector_is_skipped_and_settings_recorded(sales_history, fake_ghost):
-    DetectorConfig.objects.create(detector="ghost_stock", enabled=False, params={"score": 0.5})
+    DetectorConfig.objects.update_or_create(
+        detector="ghost_stock", defaults={"enabled": False, "params": {"score": 0.5}}
+    )
     run = detection_run(as_of=DAY0, detectors=["ghost_stock"])
     assert "disabled" in run.notes[0]
     assert run.settings["ghost_stock"] == {"enabled": False, "params": {"score": 0.5}}
@@ -164,7 +166,9 @@ def test_disabled_detector_is_skipped_and_settings_recorded(sales_history, fake_
 
 
 def test_admin_parameter_override_reaches_the_detector(sales_history, fake_ghost):
-    DetectorConfig.objects.create(detector="ghost_stock", params={"score": 0.42})
+    DetectorConfig.objects.update_or_create(
+        detector="ghost_stock", defaults={"params": {"score": 0.42}}
+    )
     detection_run(as_of=DAY0 + dt.timedelta(days=5), detectors=["ghost_stock"])
     assert Anomaly.objects.get().score == pytest.approx(0.42)
 

@@ -38,7 +38,7 @@ def test_anomaly_export_quotes_formula_like_cells_and_keeps_numbers():
     assert row["sku"] == "'@SKU1"
     assert row["location"] == "'+S1"
     assert row["explanation"] == "'-5 units"
-    assert row["actual_value"] == "-4.0"
+    assert row["actual_value"] == "-4.00"
 
 
 def test_cycle_count_sheet_quotes_formula_like_cells():

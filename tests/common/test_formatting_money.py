@@ -19,7 +19,7 @@ from common.formatting import money, to_cents
         (0, "£0.00"),
         (1234567, "£1,234,567.00"),
         ("12.345", "£12.35"),
-        (Decimal("-12.5"), "-£12.50"),
+        (Decimal("-12.5"), "\u2212£12.50"),
         (0.1 + 0.2, "£0.30"),
     ],
 )
@@ -33,8 +33,8 @@ def test_money_uses_the_configured_currency_by_default(settings):
     assert money(Decimal("2500")) == "€2,500.00"
 
 
-def test_unknown_amount_is_empty():
-    assert money(None, "£") == ""
+def test_unknown_amount_is_a_dash():
+    assert money(None, "£") == "—"
 
 
 def test_a_negative_amount_that_rounds_to_zero_has_no_sign():

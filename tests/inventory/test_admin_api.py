@@ -232,7 +232,7 @@ def test_product_crud(api_client):
 
     patched = api_client.patch(f"/api/v1/products/{pk}/", {"unit_cost": "1.10"}, format="json")
     assert patched.status_code == 200
-    assert patched.json()["unit_cost"] == "1.1000"
+    assert patched.json()["unit_cost"] == "1.10"  # two places, like every money field of the API
 
     duplicate = api_client.post(
         "/api/v1/products/", {"sku": "85123A", "unit_price": "1"}, format="json"

@@ -45,7 +45,7 @@ def test_request_a_count_201_then_200(api_client):
         "85123A",
         "S1",
     )
-    assert (body["status"], body["priority"], body["is_control"]) == ("requested", 5.0, False)
+    assert (body["status"], body["priority"], body["is_control"]) == ("requested", "5.00", False)
     assert (body["stock_adjustment"], body["verdict"]) == (None, None)
     assert again.status_code == 200
     assert again.json()["id"] == body["id"]
@@ -295,11 +295,11 @@ def test_roi_endpoint(api_client, counted_findings, settings):
     totals = body["totals"]
     # Confirmed: 38 x 2.50 written off; started 6 days before it was found, so 24 days of
     # 2 units/day x 2.50 saved; two counts of 10 minutes at 15.00 an hour.
-    assert totals["recovered_value"] == 95.0
-    assert totals["lost_sales_prevented"] == 120.0
+    assert totals["recovered_value"] == "95.00"
+    assert totals["lost_sales_prevented"] == "120.00"
     assert totals["counts_done"] == 2
-    assert totals["labour_cost"] == 5.0
-    assert totals["net_value"] == 210.0
+    assert totals["labour_cost"] == "5.00"
+    assert totals["net_value"] == "210.00"
     assert totals["roi"] == 42.0
     assert body["currency"] == "£"
 

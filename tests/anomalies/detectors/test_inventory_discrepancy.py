@@ -176,7 +176,10 @@ def test_shrinkage_fires_and_names_the_sales():
 
     found = detect_inventory_discrepancy(data, {})
 
-    assert "fell by 30 units" in found.iloc[0].explanation
+    assert found.iloc[0].explanation.startswith(
+        "Book stock fell by 37 units (94 → 57); receipts, sales and returns explain 87 "
+        "(received 0, sold 7): 30 units fewer than explained"
+    )
     assert "sold 7" in found.iloc[0].explanation
     assert found.iloc[0].value_at_risk == 120.0
 
