@@ -119,8 +119,9 @@ def test_admin_pages_are_measured_logged_in_with_query_counts(live_server, crede
 
     assert [r.http.errors for r in reports] == [0, 0, 0]
     assert [r.inprocess.errors for r in reports] == [0, 0, 0]
-    # Session, user, locations, categories, bounded count, page (see test_list_query_budgets).
-    assert [r.inprocess.queries for r in reports[:2]] == [6, 6]
+    # Session, user, locations, categories, bounded count, page, the SLA targets and the saved
+    # views (see test_list_query_budgets).
+    assert [r.inprocess.queries for r in reports[:2]] == [8, 8]
 
 
 def test_admin_login_with_a_wrong_password_is_refused(live_server, credentials):
