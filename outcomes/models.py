@@ -184,8 +184,14 @@ class CycleCount(models.Model):
         ]
 
     def __str__(self) -> str:
-        kind = "control count" if self.is_control else "count"
-        return f"{kind} #{self.pk} {self.product_id}@{self.location_id} ({self.status})"
+        # What people read in breadcrumbs and messages: "Cycle count of SKU-0042 at STORE-01
+        # (requested)". The SKU and store come from the joined rows where they were selected
+        # (no query then); database ids only where they were not.
+        kind = "Control count" if self.is_control else "Cycle count"
+        cache = self._state.fields_cache
+        sku = cache["product"].sku if cache.get("product") else f"product {self.product_id}"
+        store = cache["location"].code if cache.get("location") else f"location {self.location_id}"
+        return f"{kind} of {sku} at {store} ({self.get_status_display().lower()})"
 
     def clean(self) -> None:
         if self.is_control and self.anomaly_id:

@@ -262,6 +262,7 @@ class AnomalyAdmin(TriageListMixin, AnomalyDetailMixin, admin.ModelAdmin):
         js = ("anomalies/triage_keys.js",)
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {"title": "Anomalies to triage", **(extra_context or {})}
         response = super().changelist_view(request, extra_context)
         context = getattr(response, "context_data", None)
         if context is not None and "cl" in context:

@@ -51,7 +51,11 @@ def test_index_dashboard_row_keeps_the_description_out_of_the_nowrap_cell(admin_
     # Django's dashboard.css sets the <td> nowrap and the <th> to the row's width: a long
     # text in the <td> squeezed the link to one letter per line. The <td> holds only "View".
     cells = re.findall(r"<td>(.*?)</td>", block, re.S)
-    assert cells == [f'<a href="{URL}" class="viewlink">View</a>']
+    health = reverse("admin-detector-health")
+    assert cells == [
+        f'<a href="{URL}" class="viewlink">View</a>',
+        f'<a href="{health}" class="viewlink">View</a>',
+    ]
     th = re.search(r'<th scope="row">(.*?)</th>', block, re.S).group(1)
     assert f'<a href="{URL}">Dashboard</a>' in th and "precision per type" in th
 
@@ -91,3 +95,9 @@ def test_dashboard_money_is_rounded_to_cents_with_thousands_separators(admin_cli
     AnomalyFactory(first_detected_on=today, value_at_risk=Decimal("2464.73"))
     html = admin_client.get(URL).content.decode()
     assert "£3,583.33 at risk" in html
+
+
+def test_the_triage_list_is_titled_for_what_it_is(admin_client):
+    html = admin_client.get(reverse("admin:anomalies_anomaly_changelist")).content.decode()
+    assert "<h1>Anomalies to triage</h1>" in html
+    assert "Select anomaly to change" not in html

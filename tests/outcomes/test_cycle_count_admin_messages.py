@@ -212,3 +212,13 @@ def test_anomaly_count_record_refuses_a_finding_that_is_not_countable(staff_user
 
     with pytest.raises(CycleCountError, match="cannot be counted"):
         anomaly_count_record(anomaly_id=spike.pk, counted_quantity=1, actor=staff_user)
+
+
+def test_the_count_page_names_the_sku_and_store_not_database_ids(admin_client, staff_user, ghost):
+    count = cycle_count_request(anomaly_id=ghost.pk, actor=staff_user)
+
+    page = admin_client.get(count_url(count)).content.decode()
+
+    assert "Cycle count of SKU-0042 at STORE-01 (requested)" in page
+    assert f"count #{count.pk}" not in page
+    assert f"{ghost.product_id}@{ghost.location_id}" not in page
