@@ -25,6 +25,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from anomalies.models import Anomaly, AnomalyStatus, AnomalyType
+from anomalies.services.loading import latest_data_date
 from anomalies.services.triage import (
     DismissReason,
     anomaly_acknowledge,
@@ -192,15 +193,21 @@ def _work(anomaly: Anomaly, *, real: bool, user, out: Write) -> None:
 
 def _results(out: Write) -> None:
     today = timezone.localdate()
-    summary = dashboard_summary(today=today, days=DEFAULT_REPORT_DAYS)
-    start = summary["start"]
-    api_effectiveness = effectiveness_report(start=start, end=today)["overall"]
+    # As the dashboard and the API's default windows: findings by the day first detected,
+    # up to the end of the data when it ends before today; what was done, up to today.
+    summary = dashboard_summary(today=today, days=DEFAULT_REPORT_DAYS, data_end=latest_data_date())
+    start, end = summary["start"], summary["end"]
+    api_effectiveness = effectiveness_report(start=start, end=end)["overall"]
     api_roi = roi_report(start=start, end=today)["totals"]
     eff = summary["effectiveness"]
     roi = summary["roi"]["totals"]
     cur = summary["currency"]
     used = summary["roi"]["settings"]
-    out(f"\nResults, {start}..{today} (dashboard /admin/dashboard/ and the API):")
+    anchored = " (the end of the data)" if summary["anchored"] else ""
+    out(
+        f"\nResults (dashboard /admin/dashboard/ and the API), findings first detected "
+        f"{start}..{end}{anchored}:"
+    )
     out(
         f"  precision {_pct(eff['precision'])}: {eff['true_positive']} true positive of "
         f"{eff['labelled']} labelled ({eff['false_positive']} false positive, "

@@ -78,7 +78,8 @@ def test_walkthrough_works_anomalies_and_prints_the_dashboard_figures(estate, st
     assert f"- £{labour:,.2f} labour ({len(ghosts)} counts x 10 min at £15/h)" in text
     assert "the same figures" in text
     assert f"over {labelled} closed" in text
-    assert "Results, 2026-08-05..2026-11-02" in text
+    # The window ends with the data (2026-10-31), not on the clock's day (2026-11-02).
+    assert "findings first detected 2026-08-03..2026-10-31 (the end of the data):" in text, text
     assert "MTTA 0.000 h (0 s)" in text  # the fixed clock: acted on the instant they were raised
 
 
