@@ -359,28 +359,21 @@ def fit_deviation_pool(
     Both are shrunk towards ``eps_prior`` / ``nu_prior`` with the weight of ``prior_days`` days
     and ``prior_excesses`` excesses. Returns two (L,) arrays.
     """
+    # Thresholds, noise and so the bounds are per series: the days only count.
     present = ~np.isnan(hist_d)
-    t_days = np.broadcast_to(threshold[:, None], hist_d.shape)
-    loc_cells = np.broadcast_to(loc_index[:, None], hist_d.shape)
+    n_days = present.sum(axis=1).astype(float)  # (S,)
     with np.errstate(invalid="ignore"):
-        over = present & (hist_d > t_days) & (hist_d < max_d)
-    d_ex = hist_d[over]
-    t_ex = t_days[over]
-    ex_loc = loc_cells[over]
-    t_all = t_days[present]
-    all_loc = loc_cells[present]
-    sigma_ex = None if sigma is None else np.broadcast_to(sigma[:, None], hist_d.shape)[over]
-    sigma_all = None if sigma is None else np.broadcast_to(sigma[:, None], hist_d.shape)[present]
-    # The upper end of each day's benign range: none on the first pass but max_d.
-    bound_all = np.full(len(t_all), max_d - t_all if np.isfinite(max_d) else np.inf)
-    bound_ex = (
-        np.full(len(t_ex), max_d) - t_ex if np.isfinite(max_d) else np.full(len(t_ex), np.inf)
-    )
+        over = present & (hist_d > threshold[:, None]) & (hist_d < max_d)
+    ex_row = np.nonzero(over)[0]
+    e = hist_d[over] - threshold[ex_row]
+    ex_loc = loc_index[ex_row]
+    # The upper end of each series' benign excesses: none on the first pass but max_d.
+    bound = np.full(len(threshold), np.inf) if not np.isfinite(max_d) else max_d - threshold
     passes = 1 if trim_p is None or sigma is None else 1 + TRIM_ITERATIONS
     eps = np.full(n_locations, eps_prior)
     nu = np.full(n_locations, nu_prior)
     for _ in range(passes):
-        e = d_ex - t_ex
+        bound_ex = bound[ex_row]
         kept = e < bound_ex
         n_ex = np.bincount(ex_loc[kept], minlength=n_locations).astype(float)
         nu_hat = _truncated_exponential_scale(
@@ -388,19 +381,20 @@ def fit_deviation_pool(
         )
         nu = (n_ex * np.nan_to_num(nu_hat) + prior_excesses * nu_prior) / (n_ex + prior_excesses)
         # Expected excesses of a day below its bound: exp(-t/ν) (1 - exp(-bound/ν)).
-        nu_all = nu[all_loc]
+        nu_s = nu[loc_index]
         with np.errstate(over="ignore", invalid="ignore"):
-            weight = np.exp(-t_all / nu_all) * -np.expm1(-np.maximum(bound_all, 0.0) / nu_all)
-        w = np.bincount(all_loc, weights=np.nan_to_num(weight), minlength=n_locations)
+            per_day = np.exp(-threshold / nu_s) * -np.expm1(-np.maximum(bound, 0.0) / nu_s)
+        w = np.bincount(loc_index, weights=n_days * np.nan_to_num(per_day), minlength=n_locations)
         eps = np.clip((n_ex + prior_days * eps_prior) / (w + prior_days), 0.0, 1.0)
         if passes == 1:
             break
-        # Where each day's p-value reaches trim_p: its bound for the next pass.
-        new_bound_ex = _p_bound(t_ex, sigma_ex, eps[ex_loc], nu[ex_loc], trim_p, max_d) - t_ex
-        new_bound_all = _p_bound(t_all, sigma_all, eps[all_loc], nu[all_loc], trim_p, max_d) - t_all
-        if np.allclose(new_bound_ex, bound_ex) and np.allclose(new_bound_all, bound_all):
+        # Where each series' p-value reaches trim_p: its bound for the next pass.
+        new_bound = (
+            _p_bound(threshold, sigma, eps[loc_index], nu[loc_index], trim_p, max_d) - threshold
+        )
+        if np.allclose(new_bound, bound):
             break
-        bound_ex, bound_all = new_bound_ex, new_bound_all
+        bound = new_bound
     return eps, nu
 
 
