@@ -296,6 +296,12 @@ def rounding_sd(log_price_level: np.ndarray) -> np.ndarray:
 NU_GRID = np.geomspace(0.002, 5.0, 240)
 """Candidate benign scales ``ν`` (log-price units) the truncated likelihood is maximised over."""
 
+BISECTION_STEPS = 20
+"""Halvings of the bracket where a p-value reaches ``trim_p``: a millionth of its width."""
+
+BOUND_TOLERANCE = 1e-5
+"""Log-price change of every bound below which the trimmed fit has converged."""
+
 TRIM_ITERATIONS = 6
 """Refits of the benign tail with the history days it finds improbable left out (a fixed point
 is usually reached in two or three)."""
@@ -349,11 +355,12 @@ def fit_deviation_pool(
     With ``trim_p`` and ``sigma`` (S,, the days' noise SD), the history's own anomalies are
     kept out of the benign law as well: a history day whose deviation has a p-value below
     ``trim_p`` under the current fit (``null_p_value``) would have been a candidate finding
-    itself, so the fit is repeated on the days it leaves (``TRIM_ITERATIONS`` times). The
-    left-out days are the far tail, so ``ν`` is the maximum-likelihood scale of an exponential
-    right-truncated where each day's p-value reaches ``trim_p`` (Deemer & Votaw 1955) and ``ε``
-    counts the excesses expected below that bound; both are consistent when the excesses are
-    all benign, so the trimming does not feed on itself. Without ``trim_p`` (or on the first
+    itself, so the fit is repeated on the days it leaves (at most ``TRIM_ITERATIONS`` times;
+    a day left out stays out, so the passes converge). The left-out days are the far tail, so
+    ``ν`` is the maximum-likelihood scale of an exponential right-truncated where each day's
+    p-value reaches ``trim_p`` (Deemer & Votaw 1955) and ``ε`` counts the excesses expected
+    below that bound; both are consistent when the excesses are all benign, so the trimming
+    does not feed on itself. Without ``trim_p`` (or on the first
     pass) every excess below ``max_d`` is benign.
 
     Both are shrunk towards ``eps_prior`` / ``nu_prior`` with the weight of ``prior_days`` days
@@ -388,11 +395,14 @@ def fit_deviation_pool(
         eps = np.clip((n_ex + prior_days * eps_prior) / (w + prior_days), 0.0, 1.0)
         if passes == 1:
             break
-        # Where each series' p-value reaches trim_p: its bound for the next pass.
-        new_bound = (
-            _p_bound(threshold, sigma, eps[loc_index], nu[loc_index], trim_p, max_d) - threshold
+        # Where each series' p-value reaches trim_p: its bound for the next pass. Trimming is
+        # monotone (a day left out stays out), so the passes cannot cycle between a wide and a
+        # narrow tail; they stop when no bound moves any more.
+        new_bound = np.minimum(
+            bound,
+            _p_bound(threshold, sigma, eps[loc_index], nu[loc_index], trim_p, max_d) - threshold,
         )
-        if np.allclose(new_bound, bound):
+        if np.allclose(new_bound, bound, rtol=0.0, atol=BOUND_TOLERANCE):
             break
         bound = new_bound
     return eps, nu
@@ -411,7 +421,7 @@ def _p_bound(
         tail = np.where(eps > trim_p, nu * np.log(eps / trim_p), 0.0)
     lo = np.maximum(np.maximum(normal, tail), t)
     hi = lo + normal + tail + 10.0 * nu
-    for _ in range(30):
+    for _ in range(BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
         above = null_p_value(mid, sigma, eps, nu) > trim_p
         lo = np.where(above, mid, lo)
