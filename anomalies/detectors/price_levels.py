@@ -355,13 +355,15 @@ def fit_deviation_pool(
     With ``trim_p`` and ``sigma`` (S,, the days' noise SD), the history's own anomalies are
     kept out of the benign law as well: a history day whose deviation has a p-value below
     ``trim_p`` under the current fit (``null_p_value``) would have been a candidate finding
-    itself, so the fit is repeated on the days it leaves (at most ``TRIM_ITERATIONS`` times;
-    a day left out stays out, so the passes converge). The left-out days are the far tail, so
-    ``ν`` is the maximum-likelihood scale of an exponential right-truncated where each day's
-    p-value reaches ``trim_p`` (Deemer & Votaw 1955) and ``ε`` counts the excesses expected
-    below that bound; both are consistent when the excesses are all benign, so the trimming
-    does not feed on itself. Without ``trim_p`` (or on the first
-    pass) every excess below ``max_d`` is benign.
+    itself. The fit is a forward search (Atkinson & Riani 2000, *Robust Diagnostic
+    Regression Analysis*): it starts from the days the noise alone explains and lets in, pass
+    by pass, the days whose p-value under the current fit is above ``trim_p``, until no more
+    come in (at most ``TRIM_ITERATIONS`` passes). Starting clean, many past anomalies cannot
+    mask one another, as they do when trimming starts from the fit they contaminate. The days
+    left out are the far tail, so ``ν`` is the maximum-likelihood scale of an exponential
+    right-truncated where each day's p-value reaches ``trim_p`` (Deemer & Votaw 1955) and
+    ``ε`` counts the excesses expected below that bound; both are consistent when the excesses
+    are all benign. Without ``trim_p`` every excess below ``max_d`` is benign.
 
     Both are shrunk towards ``eps_prior`` / ``nu_prior`` with the weight of ``prior_days`` days
     and ``prior_excesses`` excesses. Returns two (L,) arrays.
@@ -374,9 +376,19 @@ def fit_deviation_pool(
     ex_row = np.nonzero(over)[0]
     e = hist_d[over] - threshold[ex_row]
     ex_loc = loc_index[ex_row]
-    # The upper end of each series' benign excesses: none on the first pass but max_d.
-    bound = np.full(len(threshold), np.inf) if not np.isfinite(max_d) else max_d - threshold
+    # The upper end of each series' benign excesses: without trimming, max_d; with it, the
+    # first pass starts from what the noise alone explains (the clean core of a forward
+    # search, so that many past anomalies cannot mask each other).
     passes = 1 if trim_p is None or sigma is None else 1 + TRIM_ITERATIONS
+    if passes == 1:
+        bound = np.full(len(threshold), np.inf) if not np.isfinite(max_d) else max_d - threshold
+    else:
+        bound = (
+            _p_bound(
+                threshold, sigma, np.zeros_like(threshold), np.ones_like(threshold), trim_p, max_d
+            )
+            - threshold
+        )
     eps = np.full(n_locations, eps_prior)
     nu = np.full(n_locations, nu_prior)
     for _ in range(passes):
@@ -395,10 +407,10 @@ def fit_deviation_pool(
         eps = np.clip((n_ex + prior_days * eps_prior) / (w + prior_days), 0.0, 1.0)
         if passes == 1:
             break
-        # Where each series' p-value reaches trim_p: its bound for the next pass. Trimming is
-        # monotone (a day left out stays out), so the passes cannot cycle between a wide and a
-        # narrow tail; they stop when no bound moves any more.
-        new_bound = np.minimum(
+        # Where each series' p-value reaches trim_p: its bound for the next pass. The bounds
+        # only grow (a forward search: a day let in stays in), so the passes cannot cycle
+        # between a wide and a narrow tail; they stop when no bound moves any more.
+        new_bound = np.maximum(
             bound,
             _p_bound(threshold, sigma, eps[loc_index], nu[loc_index], trim_p, max_d) - threshold,
         )
