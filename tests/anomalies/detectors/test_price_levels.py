@@ -196,14 +196,16 @@ def test_price_points_from_sales_leave_out_promotion_days_and_round_to_the_penny
     }
 
 
-def test_trimmed_pool_keeps_past_anomalies_out_of_the_benign_tail():
-    # 300 items x 365 days of price noise (sd 1 %) with 120 past anomalies 40-70 % off: left in,
-    # they teach a benign tail under which a new 50 %-off price looks ordinary.
+@pytest.mark.parametrize("n_past", [120, 2000])
+def test_trimmed_pool_keeps_past_anomalies_out_of_the_benign_tail(n_past):
+    # 300 items x 365 days of price noise (sd 1 %) with past anomalies 40-70 % off: left in,
+    # they teach a benign tail under which a new 50 %-off price looks ordinary. 2,000 of them
+    # (2 % of the days) would mask one another if the trimming started from their fit.
     rng = np.random.default_rng(5)
     sigma = np.full(300, 0.01)
     hist_d = np.abs(rng.normal(0.0, 0.01, (300, 365)))
-    cells = rng.choice(hist_d.size, 120, replace=False)
-    hist_d.flat[cells] = -np.log(rng.uniform(0.3, 0.6, 120))
+    cells = rng.choice(hist_d.size, n_past, replace=False)
+    hist_d.flat[cells] = -np.log(rng.uniform(0.3, 0.6, n_past))
     kwargs = dict(
         eps_prior=0.01, nu_prior=0.1, prior_days=200, prior_excesses=20, max_d=np.log(5.0)
     )
