@@ -507,3 +507,42 @@ def _work_the_list(page, base_url: str, second: Anomaly) -> tuple[dict, str, str
     with page.expect_navigation():
         page.keyboard.press("c")
     return fit, message, page.url
+
+
+def test_a_s_and_d_keys_acknowledge_snooze_and_ask_why_to_dismiss(live_server):
+    user = UserFactory(username="root", is_superuser=True)
+    client = Client()
+    client.force_login(user)
+    session = client.cookies["sessionid"].value
+    store = LocationFactory(code="STORE-01")
+    rows = [
+        AnomalyFactory(
+            location=store,
+            product=ProductFactory(),
+            last_detected_on=dt.date(2026, 10, 31) - dt.timedelta(days=i),
+        )
+        for i in range(3)
+    ]
+    first, second, third = rows  # the list shows the latest detected first
+    with chromium_page() as (page, errors):
+        page.context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page.goto(live_server.url + CHANGELIST)
+        page.keyboard.press("j")
+        with page.expect_navigation():
+            page.keyboard.press("a")  # acknowledge the focused (first) row
+        page.keyboard.press("j")
+        page.keyboard.press("j")
+        with page.expect_navigation():
+            page.keyboard.press("s")  # snooze the second row
+        for _ in range(3):
+            page.keyboard.press("j")
+        with page.expect_navigation():
+            page.keyboard.press("d")  # dismiss the third: asks for the reason first
+        dismiss_page = page.locator("h1").inner_text()
+        console_errors = list(errors)
+
+    assert Anomaly.objects.get(pk=first.pk).status == AnomalyStatus.ACKNOWLEDGED
+    assert Anomaly.objects.get(pk=second.pk).status == AnomalyStatus.SNOOZED
+    assert Anomaly.objects.get(pk=third.pk).status == AnomalyStatus.OPEN  # not yet: a reason
+    assert dismiss_page == "Dismiss anomalies"
+    assert console_errors == []
