@@ -10,17 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin import helpers
+from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.utils import timezone
 
+from anomalies.admin.display import action_form_page
 from anomalies.models import AckUntil, Anomaly
 from anomalies.services.triage import (
     ACK_UNTIL_KINDS,
-    TransitionError,
     ack_until_check,
     anomalies_acknowledge_until,
 )
@@ -79,32 +77,24 @@ def acknowledge_until(
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
         ids = list(queryset.order_by().values_list("pk", flat=True))
-        try:
-            report = anomalies_acknowledge_until(
+        # AnomalyAdmin._report: the counts, or the conflict as a warning (nothing changed).
+        modeladmin._report(
+            request,
+            lambda: anomalies_acknowledge_until(
                 anomaly_ids=ids,
                 actor=request.user,
                 kind=data["kind"],
                 until=data["until"],
                 note=data["note"],
-            )
-        except TransitionError as exc:  # changed by someone else meanwhile: nothing changed
-            modeladmin.message_user(request, str(exc), messages.WARNING)
-            return None
-        level = messages.SUCCESS if report.changed_count else messages.WARNING
-        modeladmin.message_user(request, report.summary(), level)
+            ),
+        )
         return None
-    count = queryset.count()
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "title": "Acknowledge anomalies until …",
-        "opts": modeladmin.opts,
-        "form": form,
-        "count": count,
-        "preview": queryset.select_related("product", "location")[:PREVIEW_ROWS],
-        "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-        "select_across": request.POST.get("select_across") == "1",
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "media": modeladmin.media,
-    }
-    request.current_app = modeladmin.admin_site.name
-    return TemplateResponse(request, TEMPLATE, context)
+    return action_form_page(
+        modeladmin,
+        request,
+        queryset,
+        title="Acknowledge anomalies until …",
+        template=TEMPLATE,
+        form=form,
+        preview_rows=PREVIEW_ROWS,
+    )

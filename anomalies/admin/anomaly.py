@@ -12,13 +12,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -26,7 +24,7 @@ from django.utils.html import format_html
 from anomalies.admin.ack_until import acknowledge_until
 from anomalies.admin.changelist import TriageListMixin
 from anomalies.admin.detail import AnomalyDetailMixin
-from anomalies.admin.display import pretty_json
+from anomalies.admin.display import action_form_page, pretty_json
 from anomalies.admin.filters import (
     AnomalyCategoryListFilter,
     AssigneeListFilter,
@@ -443,21 +441,15 @@ class AnomalyAdmin(TriageListMixin, AnomalyDetailMixin, admin.ModelAdmin):
                 ),
             )
             return None
-        count = queryset.count()
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Dismiss anomalies",
-            "opts": self.opts,
-            "form": form,
-            "count": count,
-            "preview": queryset.select_related("product", "location")[:DISMISS_PREVIEW_ROWS],
-            "selected_ids": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across") == "1",
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/anomalies/anomaly/dismiss_selected.html", context)
+        return action_form_page(
+            self,
+            request,
+            queryset,
+            title="Dismiss anomalies",
+            template="admin/anomalies/anomaly/dismiss_selected.html",
+            form=form,
+            preview_rows=DISMISS_PREVIEW_ROWS,
+        )
 
     @admin.action(description="Dismiss as false positive", permissions=["change"])
     def dismiss_false_positive(self, request: HttpRequest, queryset: QuerySet[Anomaly]) -> None:
