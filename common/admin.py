@@ -7,7 +7,8 @@ Model-agnostic; they import Django only.
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.functional import cached_property
 
 
@@ -26,6 +27,27 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+class SingletonAdminMixin:
+    """Admin of a one-row settings model (the model has a ``load()`` classmethod that returns
+    the row, creating it if needed): change-only, nothing to add or delete, and the list
+    redirects to the row. Viewing needs the view permission, editing the change permission."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # the one row exists; there is nothing to add
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        if not self.has_view_or_change_permission(request):
+            return super().changelist_view(request, extra_context)  # Django's refusal
+        row = self.model.load()
+        opts = self.opts
+        return HttpResponseRedirect(
+            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[row.pk])
+        )
 
 
 class BoundedCountPaginator(Paginator):

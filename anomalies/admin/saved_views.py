@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -22,6 +22,7 @@ from anomalies.services.saved_views import (
     saved_view_may_edit,
     saved_view_may_share,
 )
+from common.admin import SingletonAdminMixin
 
 
 @admin.register(SavedView)
@@ -67,7 +68,7 @@ class SavedViewAdmin(admin.ModelAdmin):
 
 
 @admin.register(TriageSla)
-class TriageSlaAdmin(admin.ModelAdmin):
+class TriageSlaAdmin(SingletonAdminMixin, admin.ModelAdmin):
     fieldsets = (
         (
             "Targets: business hours until a finding's first answer",
@@ -85,18 +86,3 @@ class TriageSlaAdmin(admin.ModelAdmin):
         ),
     )
     readonly_fields = ("updated_at",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False  # the one row exists; there is nothing to add
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
-        if not self.has_view_or_change_permission(request):
-            return super().changelist_view(request, extra_context)  # Django's refusal
-        sla = TriageSla.load()
-        opts = self.opts
-        return HttpResponseRedirect(
-            reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[sla.pk])
-        )
