@@ -426,7 +426,9 @@ def test_production_configuration_serves_and_runs_detection_on_a_worker(producti
     body = {"as_of": stack.as_of, "detectors": ["demand_spike"]}
     requested = stack.api("POST", "/api/v1/detection-runs/", json=body)
     assert requested.status_code == 202, requested.text
-    assert requested.json()["status"] == "pending"
+    # The response shows the run as it stands when written: the worker may have picked it
+    # up already. That it ran in the worker, not in this request, is asserted below.
+    assert requested.json()["status"] in ("pending", "running", "succeeded"), requested.text
     run = _wait_for_run(stack, requested.json()["id"])
     assert run["status"] == "succeeded", f"{run['error']}\n{stack.logs()}"
     assert run["counts"]["demand_spike"]["new"] == 1
