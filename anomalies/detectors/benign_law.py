@@ -14,26 +14,32 @@ The law (``fit_benign_law``), fitted on every reconciled day before the day unde
   strength ``k_p`` (prior days) comes from the between-series spread of the rates in the pool
   (method of moments), and ``lambda_s = (n_s + k_p lambda_p) / (T_s + k_p)`` is the posterior
   mean, which is also the predictive probability of an event tomorrow.
-* **Size.** Given an event, ``|R| - 1 ~ NB2(mean m_s(v), dispersion alpha_L)`` with
-  ``v`` = book stock the day before, ``m(v) = exp(theta_L + beta_L log(1 + v))`` per location
-  (size grows with volume when the data says so, ``beta`` is learned), fitted by a robust
-  Poisson regression (IRLS, trimming events in the law's own extreme tail: real
-  write-offs and duplicate postings in the history do not shape it), and ``alpha_L`` by
-  moments on the same weights. A location with fewer than ``MIN_POOL_EVENTS`` events uses the
-  pool of all
-  locations, and with fewer still a weak default prior. Per series the mean is scaled by a
-  credibility factor ``g_s = (sum y + SIZE_PRIOR_UNITS) / (sum m + SIZE_PRIOR_UNITS)``.
-* ``p_tail = lambda_s x P(|R| >= r | event)``: the chance of a benign residual at least this
-  large on that day (exact under the law; one event a day at most), and
-  ``p_equal = lambda_s x P(|R| = q | event)`` for a residual equal to a quantity ``q``.
+* **Size.** Given a benign event, ``|R| - 1`` follows a Katz-family law (binomial, Poisson or
+  NB2: ``Var = m + alpha m^2`` with ``alpha`` from -1 to ``ALPHA_MAX``, so corrections that
+  only ever come in one or two sizes get the narrow law they have) with mean
+  ``m(v) = exp(theta_L + beta_L log(1 + v))`` per location, ``v`` = the book stock the day's
+  movements imply (what the count corrected): size grows with volume when the data says so,
+  ``beta`` is learned. The history's events are a **two-groups mixture** (Efron 2008): a
+  share ``pi0`` of benign corrections and the rest real discrepancies, whose size is any
+  share of the stock (uniform on ``0 .. v``). EM fits both at once, so past write-offs and
+  double postings are explained by the second group and do not widen the benign law; no
+  event is trimmed by a constant. A location with fewer than ``MIN_POOL_EVENTS`` events uses
+  the pool of all locations, and with fewer still a weak default prior. Per series the mean
+  is scaled by a credibility factor ``g_s`` (Buhlmann, its strength from the between-series
+  spread), and a wide law of weight ``1 / (2 (n0 + 1))`` (``n0`` benign events seen) keeps a
+  size never seen rare rather than impossible.
+* ``p_tail = lambda_s pi0 x P(|R| >= r | benign event)``: the chance of a benign residual at
+  least this large on that day (one event a day at most), and ``p_equal = lambda_s pi0 x
+  P(|R| = q | benign event)`` for a residual equal to a quantity ``q``.
 
 Duplicate receipt postings (``duplicate_receipts``): a positive residual equal to the quantity
 of a receipt of the same series within ``DUPLICATE_WINDOW_DAYS`` before (or on) that day.
 
 References: Cameron & Trivedi, *Regression Analysis of Count Data* (NB2, moment estimators);
-Cantoni & Ronchetti 2001, "Robust inference for generalized linear models", JASA (robust
-quasi-likelihood; here as hard trimming of the far tail); Buhlmann credibility and
-Gamma-Poisson empirical Bayes (Casella 1985, "An introduction to empirical Bayes data
+Katz 1965 and Johnson, Kemp & Kotz, *Univariate Discrete Distributions* (the Katz family);
+Efron 2008, "Microarrays, empirical Bayes and the two-groups model", Statistical Science
+(two-groups model); Dempster, Laird & Rubin 1977 (EM); Buhlmann & Gisler 2005 (credibility)
+and Gamma-Poisson empirical Bayes (Casella 1985, "An introduction to empirical Bayes data
 analysis").
 
 Pure numpy (scipy imported inside functions); no Django imports.
@@ -63,17 +69,27 @@ RATE_PRIOR_DAYS_MIN, RATE_PRIOR_DAYS_MAX = 7.0, 365.0
 """Bounds of the empirical-Bayes prior strength (days) of a pool's rate in a series' rate."""
 
 SIZE_PRIOR_UNITS = 3.0
-"""Expected units at which a series' own size factor gets half the weight."""
+"""The least credibility prior (expected units) of a series' own size factor: where the
+location's series differ most, its own scale gets half the weight at this many units."""
 
-OUTLIER_P = 1e-3
-"""A history event whose size is this improbable under the law being fitted is left out of
-the fit (it is a discrepancy, not a routine correction)."""
+ALPHA_MIN, ALPHA_MAX = -1.0, 5.0
+"""Bounds of the size dispersion ``alpha`` (``Var = m + alpha m^2``): from a one-trial binomial
+(corrections of one size only) through Poisson (0) to a very lumpy negative binomial."""
 
-ALPHA_MIN, ALPHA_MAX = 0.1, 5.0
-"""Bounds of the size dispersion: a little heavier than Poisson at least (pooled series
-differ), and not wider than a very lumpy law."""
+POISSON_BAND = 1e-3
+"""``|alpha|`` below this is Poisson."""
 
-IRLS_ITERATIONS = 8
+EM_ITERATIONS = 30
+EM_TOLERANCE = 1e-4
+"""The EM stops when no group's mean parameters move by more than this (log units)."""
+
+ANOMALY_PRIOR = (1.0, 9.0)
+"""Beta prior (anomalous, benign events) of the share of a location's unexplained book moves
+that are real discrepancies: a tenth, as if ten events had been seen."""
+
+WIDE_ALPHA = 1.0
+"""Dispersion of the wide law (geometric-like) that keeps a little benign mass beyond the
+sizes the fitted law allows (``tail_floor``)."""
 
 DUPLICATE_WINDOW_DAYS = 7
 """A positive residual equal to a receipt of the last this many days (or that day) is a
@@ -84,13 +100,15 @@ receipt posted twice."""
 class BenignLaw:
     """Per-series benign-correction law (arrays (S,)); see the module docstring."""
 
-    rate: np.ndarray  # lambda_s, benign events per reconciled day (posterior mean)
+    rate: np.ndarray  # lambda_s x pi0: benign events per reconciled day
     history_days: np.ndarray  # T_s, reconciled days in the fit
-    events: np.ndarray  # n_s, non-zero residuals in the fit
+    events: np.ndarray  # n_s, non-zero residuals in the fit (benign or not)
     theta: np.ndarray  # the series' location (or pool) size intercept
     beta: np.ndarray  # the volume exponent
-    alpha: np.ndarray  # NB2 dispersion of |R| - 1
+    alpha: np.ndarray  # Katz dispersion of |R| - 1 (< 0 binomial, 0 Poisson, > 0 NB2)
     size_factor: np.ndarray  # g_s, credibility-weighted own scale
+    tail_floor: np.ndarray  # tau: weight of the wide law in the benign size law
+    benign_share: np.ndarray  # pi0 of the series' location: benign share of its events
 
     def size_mean(self, rows: np.ndarray, volume: np.ndarray) -> np.ndarray:
         """E[|R| - 1 | event] for series ``rows`` at book stock ``volume`` (units)."""
@@ -98,15 +116,23 @@ class BenignLaw:
         return np.exp(self.theta[rows] + self.beta[rows] * x) * self.size_factor[rows]
 
     def p_at_least(self, rows: np.ndarray, size: np.ndarray, volume: np.ndarray) -> np.ndarray:
-        """``lambda_s x P(|R| >= size | event)`` for residual sizes ``size`` (units, > 0)."""
+        """``lambda_s x P(|R| >= size | benign event)`` for residual sizes ``size`` (units, > 0)."""
         m = self.size_mean(rows, volume)
-        return self.rate[rows] * nb_at_least(np.ceil(np.abs(size)) - 1.0, m, self.alpha[rows])
+        y = np.ceil(np.abs(size)) - 1.0
+        tau = self.tail_floor[rows]
+        tail = (1.0 - tau) * katz_at_least(y, m, self.alpha[rows]) + tau * nb_at_least(
+            y, np.maximum(m, 1.0), WIDE_ALPHA
+        )
+        return self.rate[rows] * tail
 
     def p_equal(self, rows: np.ndarray, size: np.ndarray, volume: np.ndarray) -> np.ndarray:
-        """``lambda_s x P(|R| = size | event)`` (0 for a size below 1)."""
+        """``lambda_s x P(|R| = size | benign event)`` (0 for a size below 1)."""
         m = self.size_mean(rows, volume)
         y = np.maximum(np.round(size) - 1.0, 0.0)
-        pmf = nb_pmf(y, m, self.alpha[rows])
+        tau = self.tail_floor[rows]
+        pmf = (1.0 - tau) * katz_pmf(y, m, self.alpha[rows]) + tau * nb_pmf(
+            y, np.maximum(m, 1.0), WIDE_ALPHA
+        )
         return self.rate[rows] * np.where(size >= 1, pmf, 0.0)
 
 
@@ -135,6 +161,63 @@ def nb_pmf(y: np.ndarray, mean: np.ndarray, alpha: np.ndarray | float) -> np.nda
         + n * log_p
         + y * log_q
     )
+
+
+def _katz_parts(y, mean, alpha):
+    """Broadcast inputs, the three branches' masks and the binomial's trials and success
+    probability (trials ``N = round(-1/alpha)``, at least ``mean / 0.95``)."""
+    y, mean, alpha = np.broadcast_arrays(
+        np.asarray(y, float), np.maximum(np.asarray(mean, float), 1e-12), alpha
+    )
+    alpha = np.asarray(alpha, float)
+    nb = alpha > POISSON_BAND
+    binom = alpha < -POISSON_BAND
+    with np.errstate(divide="ignore"):
+        trials = np.where(binom, np.round(-1.0 / np.where(binom, alpha, -1.0)), 1.0)
+    trials = np.maximum(np.maximum(trials, 1.0), np.ceil(mean / 0.95))
+    prob = np.clip(mean / trials, 0.0, 1.0)
+    return y, mean, alpha, nb, binom, trials, prob
+
+
+def katz_at_least(y: np.ndarray, mean: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
+    """``P(Y >= y)`` in the Katz family with mean ``mean`` and ``Var = mean + alpha mean^2``:
+    negative binomial (``alpha > 0``), Poisson (``alpha = 0``) or binomial with
+    ``N = -1/alpha`` trials (``alpha < 0``: less spread than Poisson). 1 for ``y <= 0``.
+
+    Reference: Katz 1965, "Unified treatment of a broad class of discrete probability
+    distributions"; Johnson, Kemp & Kotz, *Univariate Discrete Distributions* 2.3."""
+    from scipy import special
+
+    y, mean, alpha, nb, binom, trials, prob = _katz_parts(y, mean, alpha)
+    yy = np.maximum(y, 1.0)
+    poisson = special.gammainc(yy, mean)  # P(Y >= y) = P(Gamma(y) <= mean)
+    safe_alpha = np.where(nb, alpha, 1.0)
+    negbin = special.betainc(yy, 1.0 / safe_alpha, safe_alpha * mean / (1.0 + safe_alpha * mean))
+    inside = binom & (yy <= trials)
+    binomial = np.where(inside, special.betainc(yy, np.maximum(trials - yy + 1.0, 1.0), prob), 0.0)
+    tail = np.where(nb, negbin, np.where(binom, binomial, poisson))
+    return np.where(y <= 0, 1.0, tail)
+
+
+def katz_pmf(y: np.ndarray, mean: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
+    """``P(Y = y)`` in the Katz family (see ``katz_at_least``), ``y`` >= 0 whole units."""
+    from scipy import special
+
+    y, mean, alpha, nb, binom, trials, prob = _katz_parts(y, mean, alpha)
+    poisson = np.exp(y * np.log(mean) - mean - special.gammaln(y + 1.0))
+    safe_alpha = np.where(nb, alpha, 1.0)
+    negbin = nb_pmf(y, mean, safe_alpha)
+    inside = binom & (y <= trials)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_binom = (
+            special.gammaln(trials + 1.0)
+            - special.gammaln(y + 1.0)
+            - special.gammaln(np.maximum(trials - y, 0.0) + 1.0)
+            + special.xlogy(y, prob)
+            + special.xlog1py(trials - y, -prob)
+        )
+    binomial = np.where(inside, np.exp(np.where(inside, log_binom, 0.0)), 0.0)
+    return np.where(nb, negbin, np.where(binom, binomial, poisson))
 
 
 def residuals(grid: Grid, returns_restock: bool = True) -> np.ndarray:
@@ -206,64 +289,131 @@ def _fit(grid: Grid, returns_restock: bool) -> BenignLaw:
     k = strength[pool]
     rate = (n_s + k * pool_rate[pool]) / (t_s + k)
 
-    # Size: robust log-link Poisson regression of |R| - 1 on log(1 + v) per location.
+    # Size: two-groups mixture per location (benign Katz law, anomalous uniform share).
     rows, cols = np.nonzero(event)
     y = np.abs(r[rows, cols]) - 1.0
-    before = grid.on_hand[rows, cols - 1] if len(rows) else np.zeros(0)
-    x = np.log1p(np.maximum(np.nan_to_num(before), 0.0))
+    # The volume a correction is judged at: the book stock the day's movements imply (what
+    # the count corrected), not the morning's.
+    v = np.maximum(np.nan_to_num(grid.on_hand[rows, cols] - r[rows, cols]), 0.0)
     n_loc = len(grid.location_ids)
     group = grid.loc_index[rows]
     loc_events = np.bincount(group, minlength=n_loc)
-    theta_l, beta_l, alpha_l = _robust_size_fit(y, x, group, n_loc)
+    fit_l = _two_groups_size_fit(y, v, group, n_loc)
     # Pool of all locations for those with too few events, and the prior below that.
-    theta_g, beta_g, alpha_g = _robust_size_fit(y, x, np.zeros(len(y), dtype=int), 1)
+    fit_g = _two_groups_size_fit(y, v, np.zeros(len(y), dtype=int), 1)
     if len(y) < MIN_POOL_EVENTS:
-        theta_g, beta_g, alpha_g = (
-            np.array([DEFAULT_SIZE_THETA]),
-            np.array([DEFAULT_SIZE_BETA]),
-            np.array([DEFAULT_SIZE_ALPHA]),
-        )
+        fit_g = SizeFit.prior(1)
     small = loc_events < MIN_POOL_EVENTS
-    theta_l[small], beta_l[small], alpha_l[small] = theta_g[0], beta_g[0], alpha_g[0]
+    for name in SizeFit.__dataclass_fields__:
+        getattr(fit_l, name)[small] = getattr(fit_g, name)[0]
 
-    theta, beta, alpha = (v[grid.loc_index] for v in (theta_l, beta_l, alpha_l))
-    m = np.exp(theta[rows] + beta[rows] * x)
-    weight = _inlier_weight(y, m, alpha[rows])
+    theta, beta, alpha, share, floor = (
+        getattr(fit_l, name)[grid.loc_index]
+        for name in ("theta", "beta", "alpha", "benign_share", "tail_floor")
+    )
+    m = np.exp(theta[rows] + beta[rows] * np.log1p(v))
+    weight = _benign_weight(y, v, m, alpha[rows], share[rows])
+    size_factor = _size_credibility(y, m, alpha[rows], weight, rows, grid.loc_index, n_loc)
+    return BenignLaw(rate * share, t_s, n_s, theta, beta, alpha, size_factor, floor, share)
+
+
+def _size_credibility(
+    y: np.ndarray,
+    m: np.ndarray,
+    alpha: np.ndarray,
+    weight: np.ndarray,
+    rows: np.ndarray,
+    loc_index: np.ndarray,
+    n_loc: int,
+) -> np.ndarray:
+    """(S,) each series' own scale of its benign sizes, ``g_s = (O_s + k) / (E_s + k)``.
+
+    ``O_s`` / ``E_s``: the series' observed / expected benign units (events weighted by their
+    benign probability). Buhlmann credibility (Buhlmann & Gisler 2005, ch. 4): the prior
+    strength ``k = 1 / tau^2`` (expected units) comes from the spread of ``O_s - E_s`` between
+    the location's series beyond the events' own variance (method of moments), at least
+    ``SIZE_PRIOR_UNITS``. Where series do not differ, ``k`` is large and ``g_s`` stays near 1:
+    a few small corrections in one series' history do not make its law narrower.
+    """
+    n_series = len(loc_index)
     obs = np.bincount(rows, weights=weight * y, minlength=n_series)
     exp_ = np.bincount(rows, weights=weight * m, minlength=n_series)
-    size_factor = (obs + SIZE_PRIOR_UNITS) / (exp_ + SIZE_PRIOR_UNITS)
-    return BenignLaw(rate, t_s, n_s, theta, beta, alpha, size_factor)
+    var = np.bincount(
+        rows, weights=weight * m * np.maximum(1.0 + alpha * m, 0.0), minlength=n_series
+    )
+    spread = np.bincount(loc_index, weights=(obs - exp_) ** 2 - var, minlength=n_loc)
+    scale = np.bincount(loc_index, weights=exp_**2, minlength=n_loc)
+    tau2 = np.divide(spread, scale, out=np.zeros(n_loc), where=scale > 0)
+    k = np.divide(1.0, tau2, out=np.full(n_loc, 1e9), where=tau2 > 0)
+    k = np.maximum(k, SIZE_PRIOR_UNITS)[loc_index]
+    return (obs + k) / (exp_ + k)
 
 
-def _inlier_weight(y: np.ndarray, m: np.ndarray, alpha: np.ndarray | float) -> np.ndarray:
-    """1 for an event the current law finds plausible, 0 for one in its extreme tail
-    (``P(Y >= y) < OUTLIER_P``: a real discrepancy in the history, not a benign correction).
+@dataclass(frozen=True, eq=False)
+class SizeFit:
+    """Per group (location), arrays (G,): the benign size law ``|R| - 1 ~ Katz(exp(theta +
+    beta log(1 + v)), alpha)``, the benign share ``pi0`` of the events and the tail floor."""
 
-    Hard trimming of the far tail only: Huber weights on Pearson residuals are not consistent
-    for small counts (they down-weight every 1-unit event when the mean is small, and the fit
-    collapses toward zero)."""
-    return (nb_at_least(y, m, alpha) >= OUTLIER_P).astype(float)
+    theta: np.ndarray
+    beta: np.ndarray
+    alpha: np.ndarray
+    benign_share: np.ndarray
+    tail_floor: np.ndarray
+
+    @classmethod
+    def prior(cls, n_groups: int) -> SizeFit:
+        """The weak default law (wide, every event benign), for groups without events."""
+        a, b = ANOMALY_PRIOR
+        return cls(
+            np.full(n_groups, DEFAULT_SIZE_THETA),
+            np.full(n_groups, DEFAULT_SIZE_BETA),
+            np.full(n_groups, DEFAULT_SIZE_ALPHA),
+            np.full(n_groups, b / (a + b)),
+            np.full(n_groups, 0.5),
+        )
 
 
-def _robust_size_fit(
-    y: np.ndarray, x: np.ndarray, group: np.ndarray, n_groups: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per group: (theta, beta, alpha) of ``y ~ NB2(exp(theta + beta x), alpha)``.
+def _anomalous_pmf(y: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The alternative of the two-groups model: a discrepancy takes any share of the stock
+    held, ``|R| - 1`` uniform on ``0 .. max(v, |R| - 1, 1)`` (v = book stock before)."""
+    return 1.0 / (np.maximum(np.maximum(v, y), 1.0) + 1.0)
 
-    Newton/IRLS for the Poisson log-link score equations (valid for the NB mean, Cameron &
-    Trivedi 3.2), events in the current law's far tail trimmed (``_inlier_weight``), all
-    groups at once (2 x 2 systems through ``bincount``). Groups without events get the prior law.
+
+def _benign_weight(
+    y: np.ndarray, v: np.ndarray, m: np.ndarray, alpha: np.ndarray, share: np.ndarray
+) -> np.ndarray:
+    """Posterior probability that each event is a benign correction (E step)."""
+    f0 = share * katz_pmf(y, m, alpha)
+    f1 = (1.0 - share) * _anomalous_pmf(y, v)
+    return np.divide(f0, f0 + f1, out=np.zeros_like(f0), where=(f0 + f1) > 0)
+
+
+def _two_groups_size_fit(y: np.ndarray, v: np.ndarray, group: np.ndarray, n_groups: int) -> SizeFit:
+    """Per group: the benign size law of a two-groups mixture, fitted by EM.
+
+    Events' sizes ``y = |R| - 1`` at book stock ``v`` come from ``pi0 f0 + (1 - pi0) f1``:
+    ``f0`` the benign law (Katz family: binomial, Poisson or NB2 as the data's spread says;
+    mean ``exp(theta + beta log(1 + v))``), ``f1`` a discrepancy of any share of the stock
+    (``_anomalous_pmf``). The history's real write-offs and postings are so explained by
+    ``f1`` and do not shape ``f0``: nothing is trimmed by a constant. The M step is one
+    Newton/IRLS step of the Poisson log-link score (valid for the mean, Cameron & Trivedi
+    3.2) and moments for ``alpha``, weighted by the E step's benign probabilities; ``pi0`` has
+    the ``ANOMALY_PRIOR``. All groups at once (2 x 2 systems through ``bincount``).
+
+    ``tail_floor`` is ``1 / (2 (n0 + 1))`` with ``n0`` the group's benign events: the weight
+    of a wide law beyond the sizes ``f0`` allows, so that a benign size never seen in ``n0``
+    corrections is rare, not impossible.
+
+    References: Efron 2008, "Microarrays, empirical Bayes and the two-groups model",
+    Statistical Science 23(1); Dempster, Laird & Rubin 1977 (EM); Katz 1965.
     """
-    theta = np.full(n_groups, DEFAULT_SIZE_THETA)
-    beta = np.zeros(n_groups)
-    alpha = np.full(n_groups, DEFAULT_SIZE_ALPHA)
+    fit = SizeFit.prior(n_groups)
     if not len(y):
-        beta[:] = DEFAULT_SIZE_BETA
-        return theta, beta, alpha
-    # Start from a robust intercept-only fit: the mean of each group's events up to their
-    # median-plus-3-MAD (real discrepancies in the history would otherwise inflate the start,
-    # widen the law and mask themselves from the trimming).
-    start = np.full(n_groups, 0.05)
+        return fit
+    x = np.log1p(v)
+    theta = np.full(n_groups, np.log(0.05))
+    # Start from a robust intercept: the mean of each group's events up to their median plus
+    # 3 MAD (real discrepancies would otherwise start the benign law wide).
     order = np.argsort(group, kind="stable")
     bounds = np.searchsorted(group[order], np.arange(n_groups + 1))
     for g in range(n_groups):  # one pass per location (tens), not per series
@@ -271,19 +421,22 @@ def _robust_size_fit(
         if len(vals):
             med = np.median(vals)
             mad = np.median(np.abs(vals - med))
-            start[g] = max(vals[vals <= med + 3.0 * max(mad, 1.0)].mean(), 0.05)
-    theta = np.log(start)
+            theta[g] = np.log(max(vals[vals <= med + 3.0 * max(mad, 1.0)].mean(), 0.05))
+    beta = np.zeros(n_groups)
+    alpha = np.zeros(n_groups)
+    a, b = ANOMALY_PRIOR
+    share = np.full(n_groups, b / (a + b))
+    n_events = np.bincount(group, minlength=n_groups).astype(float)
 
     def sums(values: np.ndarray) -> np.ndarray:
         return np.bincount(group, weights=values, minlength=n_groups)
 
-    for _ in range(IRLS_ITERATIONS):
+    for _ in range(EM_ITERATIONS):
         m = np.exp(np.clip(theta[group] + beta[group] * x, -10, 10))
-        w = _inlier_weight(y, m, alpha[group])
-        # Dispersion by moments on the inliers, then a Newton step on the weighted Poisson
-        # score: H d = g.
+        w = _benign_weight(y, v, m, alpha[group], share[group])
+        share = (sums(w) + b) / (n_events + a + b)
         num, den = sums(w * ((y - m) ** 2 - y)), sums(w * m * m)
-        alpha = np.divide(num, den, out=np.full(n_groups, ALPHA_MIN), where=den > 0)
+        alpha = np.divide(num, den, out=np.zeros(n_groups), where=den > 0)
         alpha = alpha.clip(ALPHA_MIN, ALPHA_MAX)
         g0, g1 = sums(w * (y - m)), sums(w * (y - m) * x)
         h00, h01, h11 = sums(w * m), sums(w * m * x), sums(w * m * x * x)
@@ -293,9 +446,21 @@ def _robust_size_fit(
         d_beta = np.where(ok, (h00 * g1 - h01 * g0) / np.where(ok, det, 1.0), 0.0)
         # No spread in volume: intercept only.
         d_theta = np.where(ok, d_theta, np.divide(g0, h00, out=np.zeros(n_groups), where=h00 > 0))
-        theta = theta + np.clip(d_theta, -2, 2)
-        beta = np.clip(beta + np.clip(d_beta, -1, 1), -0.5, 1.5)
-    return theta, beta, alpha
+        step = np.stack([np.clip(d_theta, -2, 2), np.clip(d_beta, -1, 1)])
+        theta = theta + step[0]
+        beta = np.clip(beta + step[1], -0.5, 1.5)
+        if np.abs(step).max() < EM_TOLERANCE:
+            break
+    m = np.exp(np.clip(theta[group] + beta[group] * x, -10, 10))
+    benign = sums(_benign_weight(y, v, m, alpha[group], share[group]))
+    seen = n_events > 0
+    return SizeFit(
+        np.where(seen, theta, fit.theta),
+        np.where(seen, beta, fit.beta),
+        np.where(seen, alpha, fit.alpha),
+        np.where(seen, share, fit.benign_share),
+        np.where(seen, 0.5 / (benign + 1.0), fit.tail_floor),
+    )
 
 
 def duplicate_receipts(grid: Grid, returns_restock: bool = True) -> tuple[np.ndarray, np.ndarray]:

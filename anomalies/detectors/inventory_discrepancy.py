@@ -17,10 +17,12 @@ damage, an unrecorded transfer).
 A residual is judged by how improbable it is as a routine count correction *of that series*
 (``benign_law``): how often the series' book moves unexplained (events per day, shrunk toward
 its location and velocity band) and how large such moves are at its volume (the size law
-``|R| - 1 ~ NB2(a (1 + on_hand)^beta)`` is fitted per location, so corrections that grow with
-the stock held are learned, not tolerated by a constant). ``p_value = 2 x min(p_tail,
-p_equal)`` where ``p_tail = lambda x P(|R| >= r | benign)`` and ``p_equal = lambda x sum_q
-P(|R| = q | benign)`` over the receipt quantities ``q`` of the last
+``|R| - 1 ~ Katz(a (1 + v)^beta)``, binomial to negative binomial, is fitted per location at
+the book stock ``v`` the day's movements imply, as the benign group of a two-groups mixture
+whose other group is the history's real discrepancies, so corrections that grow with the
+stock held are learned, not tolerated by a constant, and past write-offs do not widen it).
+``p_value = 2 x min(p_tail, p_equal)`` where ``p_tail = lambda x P(|R| >= r | benign)`` and
+``p_equal = lambda x sum_q P(|R| = q | benign)`` over the receipt quantities ``q`` of the last
 ``benign_law.DUPLICATE_WINDOW_DAYS`` days that the residual equals (1 when none does); the
 factor 2 pays for looking at both statistics (Bonferroni). Findings are reported at
 ``p_value <= max_p`` (candidates: false-discovery control over all detectors decides which
@@ -116,7 +118,7 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
     rows = np.flatnonzero(candidate)
     law = benign_law.fit_benign_law(grid, restock)
     u = unexplained[rows]
-    p_tail = law.p_at_least(rows, np.abs(u), before[rows])
+    p_tail = law.p_at_least(rows, np.abs(u), implied[rows])
     dup, lag = benign_law.duplicate_receipts(grid, restock)
     is_dup = dup[rows, d]
     # The chance that a benign correction equals one of the recent receipt quantities.
@@ -126,7 +128,7 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
         window = min(benign_law.DUPLICATE_WINDOW_DAYS, d)
         for k in range(window + 1):
             q = grid.receipts[rows, d - k]
-            hits += np.where(q > 0, law.p_equal(rows, q, before[rows]), 0.0)
+            hits += np.where(q > 0, law.p_equal(rows, q, implied[rows]), 0.0)
         p_equal = np.where(is_dup, np.minimum(hits, 1.0), 1.0)
     p_value = np.minimum(1.0, 2.0 * np.minimum(p_tail, p_equal))
     keep = p_value <= p["max_p"]
@@ -183,7 +185,7 @@ def detect_inventory_discrepancy(data: DetectionInput, params: dict[str, Any]) -
             "p_value": float(pv[i]),
             "benign_events_per_day": round(float(law.rate[row]), 5),
             "benign_mean_size_units": round(
-                float(1.0 + law.size_mean(np.array([row]), before[row : row + 1])[0]), 2
+                float(1.0 + law.size_mean(np.array([row]), implied[row : row + 1])[0]), 2
             ),
         }
         if is_dup[i]:
