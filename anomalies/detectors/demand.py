@@ -92,6 +92,7 @@ from .demand_model import (
     cells_uplift,
     fit_demand,
     log_p_no_sales,
+    nb_log_p_zero,
 )
 from .formatting import WEEKDAY_NAMES, fmt_count, fmt_date, fmt_units, json_number, money
 from .grid import Grid, build_grid, memoised, promotion_cells, stockout, usable_days
@@ -115,6 +116,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # looser cap keeps the mean of heavy-tailed items unbiased (3x cuts their natural bursts
     # and lowers the rate); past spikes are trimmed from the dispersion instead.
     "spike_winsor_mult": 8.0,
+    # A zero-sales run with book stock on hand this improbable (ghost_stock's reporting
+    # level) is an empty shelf, not demand: left out of the spike's baseline (0 keeps it).
+    "spike_empty_run_p": 1e-4,
     # Days of history the spike's dispersion is estimated on (longer than the rate's window:
     # a dispersion drifts far more slowly than a level, and a heavy-tailed item needs months
     # of days before its own estimate is worth much).
@@ -151,18 +155,88 @@ DEFAULT_PARAMS: dict[str, Any] = {
 
 
 def _spike_baseline(grid: Grid, p: dict[str, Any]) -> DemandModel:
-    """The demand model on the usable days before the scanned windows (shared per grid)."""
+    """The demand model on the usable days before the scanned windows, without the baseline's
+    empty-shelf runs (``_spike_usable``; shared per grid)."""
     n_windows = int(p["spike_max_window_days"])
+    key = ("spike_baseline", *_spike_key(p))
 
     def compute() -> DemandModel:
         before = grid.last - n_windows + 1
-        usable = usable_days(grid) & (np.arange(grid.n_days) < before)
         return fit_demand(
-            grid, usable, before - 1, int(p["baseline_days"]), float(p["spike_winsor_mult"])
+            grid,
+            _spike_usable(grid, p),
+            before - 1,
+            int(p["baseline_days"]),
+            float(p["spike_winsor_mult"]),
         )
 
-    key = ("spike_baseline", n_windows, int(p["baseline_days"]), float(p["spike_winsor_mult"]))
     return memoised(grid, key, compute)
+
+
+def _spike_key(p: dict[str, Any]) -> tuple:
+    return (
+        int(p["spike_max_window_days"]),
+        int(p["baseline_days"]),
+        float(p["spike_winsor_mult"]),
+        float(p["spike_empty_run_p"]),
+    )
+
+
+def _spike_usable(grid: Grid, p: dict[str, Any]) -> np.ndarray:
+    """(S, D) the usable days before the scanned windows that show ordinary demand.
+
+    ``usable_days`` less the days of zero-sales runs (book stock on hand) that are improbable
+    under a first fit of the series' demand: probability below ``spike_empty_run_p``, the
+    level at which ``ghost_stock`` reports one. Such a run is an empty shelf (ghost stock
+    until a count), not demand; left in, it drags the rate down, and the item's return to
+    ordinary sales afterwards looks like a spike. The first fit is itself depressed by the
+    run, so it errs towards keeping a run. Shared per grid.
+    """
+    n_windows = int(p["spike_max_window_days"])
+
+    def compute() -> np.ndarray:
+        before = grid.last - n_windows + 1
+        usable = usable_days(grid) & (np.arange(grid.n_days) < before)
+        if grid.on_hand_ffill is None or p["spike_empty_run_p"] <= 0:
+            return usable
+        lo = max(before - int(p["baseline_days"]), 0)
+        zero = (grid.units[:, lo:before] == 0) & (
+            np.nan_to_num(grid.on_hand_ffill[:, lo:before]) > 0
+        )
+        # Each series' longest zero run in the baseline (runs are rare; one is what matters).
+        n_series = zero.shape[0]
+        starts = zero & ~np.concatenate([np.zeros((n_series, 1), bool), zero[:, :-1]], 1)
+        run_id = np.cumsum(starts.reshape(-1)).reshape(zero.shape) * zero
+        length = np.bincount(run_id.reshape(-1), minlength=run_id.max() + 1)
+        length[0] = 0
+        cell_len = length[run_id]
+        longest = cell_len.argmax(axis=1)  # first cell of the longest run
+        run_len = cell_len[np.arange(n_series), longest]
+        rows = np.flatnonzero(run_len >= 3)
+        if not len(rows):
+            return usable
+        # Judged against the demand before it started (a fit that includes the run is
+        # depressed by it and finds it plausible).
+        start = lo + longest[rows]
+        end = np.full(n_series, before - 1)
+        end[rows] = start - 1
+        prior = fit_demand(
+            grid, usable_days(grid), end, int(p["baseline_days"]), float(p["spike_winsor_mult"])
+        )
+        in_run = np.zeros_like(zero)
+        in_run[rows] = run_id[rows] == run_id[rows, longest[rows]][:, None]
+        cols = np.arange(lo, before)
+        mu = np.nan_to_num(prior.rate)[:, None] * prior.weekday_factor[:, grid.weekday[cols]]
+        counted = in_run & usable[:, lo:before] & (mu > 0)
+        log_p = np.where(
+            counted, nb_log_p_zero(np.maximum(mu, 1e-12), prior.dispersion[:, None]), 0.0
+        ).sum(axis=1)
+        empty = in_run & (log_p < np.log(p["spike_empty_run_p"]))[:, None]
+        out = usable.copy()
+        out[:, lo:before] &= ~empty
+        return out
+
+    return memoised(grid, ("spike_usable", *_spike_key(p)), compute)
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,7 +257,7 @@ def _windows(grid: Grid, model: DemandModel, p: dict[str, Any]) -> _Windows:
     n_windows = int(p["spike_max_window_days"])
     first = grid.last - n_windows + 1
     cols = slice(first, grid.last + 1)
-    usable = usable_days(grid) & (np.arange(grid.n_days) < first)
+    usable = _spike_usable(grid, p)
 
     # Dispersion of ordinary days: empirical Bayes over the baseline window, pooled by
     # location and velocity band.

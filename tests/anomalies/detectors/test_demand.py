@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from anomalies.detectors.base import FINDING_COLUMNS
+from anomalies.detectors import demand
 from anomalies.detectors.demand import detect_demand_drop, detect_demand_spike
 from anomalies.detectors.ghost_stock import detect_ghost_stock
+from anomalies.detectors.grid import build_grid, usable_days
 from tests.anomalies.detectors.builders import AS_OF, Series, day, make_input, poisson_units
 
 LOOSE_DROP = {"drop_max_p": 1e-4, "drop_min_expected_units": 5.0}
@@ -54,6 +56,41 @@ def test_ordinary_busy_day_is_not_a_spike():
     data = make_input([Series(1, with_today(history(10), 18))])
 
     assert detect_demand_spike(data, {}).empty
+
+
+def _after_empty_shelf(today: int) -> list[Series]:
+    """6 a day for 60 days, 25 days of no sales with 40 units on the books (an empty shelf
+    until a count), 6 a day for 15 days, then ``today``."""
+    units = np.r_[history(6, 60, seed=3), np.zeros(25), history(6, 15, seed=40), [today]]
+    return [Series(1, units, on_hand=np.full(len(units), 40))]
+
+
+def test_empty_shelf_days_are_left_out_of_the_spike_baseline():
+    slow = poisson_units(0.3, 101, seed=5)  # natural zero runs of a slow item stay in
+    data = make_input([*_after_empty_shelf(6), Series(2, slow, on_hand=np.full(101, 40))])
+    grid = build_grid(data)
+
+    usable = demand._spike_usable(grid, demand.DEFAULT_PARAMS)
+    ordinary = usable_days(grid) & (np.arange(grid.n_days) < grid.last - 2)
+
+    run = slice(grid.n_days - 41, grid.n_days - 16)
+    assert grid.units[0, run].sum() == 0 and ordinary[0, run].all()
+    assert not usable[0, run].any()
+    np.testing.assert_array_equal(usable[0, : run.start], ordinary[0, : run.start])
+    np.testing.assert_array_equal(usable[1], ordinary[1])
+
+
+def test_spike_after_an_empty_shelf_is_judged_against_the_demand_before_it():
+    # 24 on a 6-a-day item is a spike; with the empty shelf in its baseline the item looked
+    # half as busy and far lumpier, and the spike was not improbable.
+    data = make_input(_after_empty_shelf(24))
+
+    found = detect_demand_spike(data, {})
+    assert found.product_id.tolist() == [1]
+    assert found.iloc[0].p_value < 1e-4
+    assert 4.5 < found.iloc[0].expected_value < 7.5
+    before = detect_demand_spike(data, {"spike_empty_run_p": 0.0, "spike_report_p": 1.0})
+    assert before.iloc[0].p_value > 1e-3
 
 
 def test_promoted_spike_is_not_a_demand_spike():
