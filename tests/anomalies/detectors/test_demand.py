@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from anomalies.detectors.base import FINDING_COLUMNS
 from anomalies.detectors import demand
+from anomalies.detectors.base import FINDING_COLUMNS
 from anomalies.detectors.demand import detect_demand_drop, detect_demand_spike
 from anomalies.detectors.ghost_stock import detect_ghost_stock
 from anomalies.detectors.grid import build_grid, usable_days
