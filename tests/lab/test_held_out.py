@@ -18,14 +18,15 @@ from lab.simulator import generate_bundle
 
 SCENARIO, SEED = "everything", 101
 # type: (precision floor, floor of recall as a share of the oracle's at equal false alarms)
-# Measured at closing: ghost_stock precision 0.857, ratio 1.0 (5 events); inventory_discrepancy
-# precision 0.750, ratio 1.0 (6 events); overall 0.247 false alarms per 1,000. The bundle has
-# too few spikes (1) and prices (0) to judge those types; the pooled held-out set does.
+# Measured 2026-12-06 (two-groups benign law): ghost_stock precision 0.857, ratio 1.0 (5
+# events); inventory_discrepancy precision 0.818, ratio 1.0 (6 events; 0.750 before);
+# overall 0.185 false alarms per 1,000 (0.247 before). The bundle has too few spikes (1) and
+# prices (0) to judge those types; the pooled held-out set does.
 FLOORS: dict[str, tuple[float, float]] = {
     "ghost_stock": (0.80, 0.95),
-    "inventory_discrepancy": (0.70, 0.95),
+    "inventory_discrepancy": (0.78, 0.95),
 }
-MAX_FALSE_ALARMS_PER_1K = 0.30
+MAX_FALSE_ALARMS_PER_1K = 0.25
 
 
 @pytest.fixture(scope="module")
