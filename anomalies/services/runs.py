@@ -663,7 +663,9 @@ def run_detectors(
             continue
         counts[name] = {"findings": len(found), "seconds": round(time.perf_counter() - t0, 3)}
         if len(found):
-            frames.append(found[FINDING_COLUMNS])
+            # Detectors build their frames with make_findings: the columns are usually in order.
+            same = list(found.columns) == FINDING_COLUMNS
+            frames.append(found if same else found[FINDING_COLUMNS])
     findings = (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FINDING_COLUMNS)
     )
@@ -689,8 +691,9 @@ def findings_fdr_control(
     counts = {name: dict(entry) for name, entry in counts.items()}
     if fdr_q is None or findings.empty:
         return findings.assign(q_value=np.nan), counts
-    detector = findings["anomaly_type"].map(_detector_of_type()).fillna(findings["anomaly_type"])
-    detector = detector.to_numpy(dtype=object)
+    of_type = _detector_of_type()
+    types = findings["anomaly_type"].to_numpy(dtype=object)
+    detector = np.array([of_type.get(t, t) for t in types], dtype=object)
     result = fdr_control(findings, fdr_q, family=detector)
     if len(result.families):
         kept = pd.Series(detector[findings.index.get_indexer(result.findings.index)])
