@@ -110,8 +110,11 @@ def bh_q_values(p: np.ndarray, groups: np.ndarray, m: np.ndarray) -> np.ndarray:
     rank = np.arange(n) - np.repeat(starts, sizes) + 1  # 1-based rank within its group
     raw = np.minimum(1.0, m[g_sorted] * p_sorted / rank)
     # Step-up: the q-value of rank i is the smallest raw value at ranks >= i of its group,
-    # a cumulative minimum from the group's end (reverse the arrays, cummin per group).
-    adjusted = pd.Series(raw[::-1]).groupby(g_sorted[::-1]).cummin().to_numpy(dtype="float64")[::-1]
+    # a cumulative minimum from the group's end (one per group: groups are locations, a few
+    # per call, and a pandas groupby cost more than the rest of the control).
+    adjusted = np.empty(n, dtype="float64")
+    for lo, hi in zip(starts, np.r_[starts[1:], n], strict=True):
+        adjusted[lo:hi] = np.minimum.accumulate(raw[lo:hi][::-1])[::-1]
     out = np.empty(n, dtype="float64")
     out[order] = adjusted
     return out

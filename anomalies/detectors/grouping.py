@@ -23,6 +23,8 @@ incident); no paper is claimed. The rules are deliberately simple and explainabl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -59,84 +61,141 @@ def root_causes_group(
     ``reason`` (``"pos_outage"`` or ``"chain_wide"``), one row per grouped anomaly, sorted by
     ``id``; parents themselves are never grouped. Raises ``ValueError`` when a column is
     missing or ``min_locations`` < 2.
+
+    Plain numpy over the columns (sorts and ``searchsorted``, no merge or groupby): it runs once
+    per detection run, a walk-forward backfill runs it once per day, and on the few dozen
+    anomalies of a run pandas' per-call overhead was most of a day's grouping time.
     """
     missing = [name for name in ANOMALY_COLUMNS if name not in anomalies.columns]
     if missing:
         raise ValueError(f"root_causes_group: anomalies lack column(s) {missing}")
     if min_locations < 2:
         raise ValueError("root_causes_group: min_locations must be at least 2")
-    empty = pd.DataFrame(
-        {
-            "id": pd.Series(dtype="int64"),
-            "parent_id": pd.Series(dtype="int64"),
-            "reason": pd.Series(dtype="object"),
-        }
-    )
     if anomalies.empty:
-        return empty
-    frame = anomalies[list(ANOMALY_COLUMNS)].reset_index(drop=True)
-    sku_level = frame["product_id"].notna().to_numpy()
-    parts = []
-
-    outages = frame[frame["anomaly_type"] == POS_OUTAGE]
-    if not outages.empty:
-        skus = frame[sku_level]
-        pairs = skus.merge(
-            outages[["id", "location_id", "start_date", "end_date", "score"]],
-            on="location_id",
-            suffixes=("", "_outage"),
-        )
-        # Caused by the outage: it started on an outage day or the day after (the first run
-        # that sees the gap). One that was already running before is not the outage's doing.
-        started = (pairs["start_date"] >= pairs["start_date_outage"]) & (
-            pairs["start_date"] <= pairs["end_date_outage"] + pd.Timedelta(days=1)
-        )
-        pairs = pairs[started].sort_values(["id", "score_outage", "id_outage"], ascending=False)
-        pairs = pairs.drop_duplicates("id")
-        parts.append(
-            pd.DataFrame(
-                {
-                    "id": pairs["id"].astype("int64"),
-                    "parent_id": pairs["id_outage"].astype("int64"),
-                    "reason": POS_OUTAGE,
-                }
-            )
-        )
-    taken = set(parts[0]["id"]) if parts else set()
-
-    chain = frame[sku_level & (frame["anomaly_type"] != POS_OUTAGE)]
-    chain = chain[~chain["id"].isin(taken)]
-    if not chain.empty:
-        parts.append(_chain_wide(chain, min_locations, max_start_spread_days))
-    if not parts:
-        return empty
-    result = pd.concat(parts, ignore_index=True).sort_values("id", ignore_index=True)
-    return result[GROUP_COLUMNS]
+        return _groups_frame(np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64"), [])
+    a = _Columns.of(anomalies)
+    outage = a.anomaly_type == POS_OUTAGE
+    child, parent = _outage_children(a, np.flatnonzero(a.sku_level), np.flatnonzero(outage))
+    reasons = [POS_OUTAGE] * len(child)
+    taken = np.zeros(len(a.id), dtype=bool)
+    taken[child] = True
+    chain = np.flatnonzero(a.sku_level & ~outage & ~taken)
+    if len(chain):
+        c_child, c_parent = _chain_wide(a, chain, min_locations, max_start_spread_days)
+        child, parent = np.r_[child, c_child], np.r_[parent, c_parent]
+        reasons += ["chain_wide"] * len(c_child)
+    ids, parent_ids = a.id[child], a.id[parent]
+    order = np.argsort(ids, kind="stable")
+    return _groups_frame(ids[order], parent_ids[order], [reasons[i] for i in order])
 
 
-def _chain_wide(chain: pd.DataFrame, min_locations: int, spread_days: int) -> pd.DataFrame:
-    """Rule 2 over SKU-level anomalies: clusters of one type and SKU by start date."""
-    chain = chain.sort_values(["anomaly_type", "product_id", "start_date", "id"])
-    key = chain["anomaly_type"].astype(str) + "|" + chain["product_id"].astype(str)
-    start = chain["start_date"].to_numpy().astype("datetime64[D]").astype("int64")
-    new_key = np.r_[True, key.to_numpy()[1:] != key.to_numpy()[:-1]]
-    # A cluster breaks where the gap to the previous start exceeds the spread.
-    gap = np.r_[True, np.diff(start) > spread_days]
-    cluster = np.cumsum(new_key | gap)
-    chain = chain.assign(cluster=cluster)
-    sizes = chain.groupby("cluster")["location_id"].transform("nunique")
-    chain = chain[sizes.to_numpy() >= min_locations]
-    if chain.empty:
-        return pd.DataFrame(columns=GROUP_COLUMNS)
-    ranked = chain.sort_values(
-        ["cluster", "has_children", "score", "id"], ascending=[True, False, False, True]
-    )
-    parent = ranked.groupby("cluster")["id"].transform("first")
-    children = ranked[ranked["id"] != parent]
+def _groups_frame(ids: np.ndarray, parent_ids: np.ndarray, reasons: list[str]) -> pd.DataFrame:
     return pd.DataFrame(
         {
-            "id": children["id"].astype("int64"),
-            "parent_id": parent[children.index].astype("int64"),
-            "reason": "chain_wide",
+            "id": pd.Series(ids, dtype="int64"),
+            "parent_id": pd.Series(parent_ids, dtype="int64"),
+            "reason": pd.Series(reasons, dtype="str"),
         }
     )
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The ``ANOMALY_COLUMNS`` as (N,) numpy arrays, row for row."""
+
+    id: np.ndarray  # int64
+    anomaly_type: np.ndarray  # object (str)
+    sku_level: np.ndarray  # bool: product_id not NA
+    product_id: np.ndarray  # int64, -1 where NA
+    location_id: np.ndarray  # int64
+    start: np.ndarray  # datetime64[s]
+    end: np.ndarray  # datetime64[s]
+    score: np.ndarray  # float64
+    has_children: np.ndarray  # bool
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> _Columns:
+        product = frame["product_id"]
+        sku_level = product.notna().to_numpy()
+        product_id = np.full(len(frame), -1, dtype="int64")
+        product_id[sku_level] = product[sku_level].to_numpy().astype("int64")
+        return cls(
+            id=frame["id"].to_numpy().astype("int64"),
+            anomaly_type=frame["anomaly_type"].to_numpy(dtype=object),
+            sku_level=sku_level,
+            product_id=product_id,
+            location_id=frame["location_id"].to_numpy().astype("int64"),
+            start=frame["start_date"].to_numpy().astype("datetime64[s]"),
+            end=frame["end_date"].to_numpy().astype("datetime64[s]"),
+            score=frame["score"].to_numpy().astype("float64"),
+            has_children=frame["has_children"].to_numpy().astype(bool),
+        )
+
+
+def _outage_children(
+    a: _Columns, skus: np.ndarray, outages: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rule 1: (child rows, parent rows) of SKU-level anomalies ``skus`` that started on a day
+    of a POS outage of ``outages`` at their location, or the day after it (the first run that
+    sees the gap); one already running before is not the outage's doing. Of several such
+    outages the highest score wins (NaN lowest), then the highest id."""
+    none = np.zeros(0, dtype="int64")
+    if not len(skus) or not len(outages):
+        return none, none
+    # Every (SKU anomaly, outage of its location) pair, as a merge on location would give.
+    by_location = outages[np.argsort(a.location_id[outages], kind="stable")]
+    locations = a.location_id[by_location]
+    first = np.searchsorted(locations, a.location_id[skus], "left")
+    count = np.searchsorted(locations, a.location_id[skus], "right") - first
+    pair_sku = np.repeat(skus, count)
+    offset = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+    pair_outage = by_location[np.repeat(first, count) + offset]
+    started = (a.start[pair_sku] >= a.start[pair_outage]) & (
+        a.start[pair_sku] <= a.end[pair_outage] + np.timedelta64(1, "D")
+    )
+    pair_sku, pair_outage = pair_sku[started], pair_outage[started]
+    if not len(pair_sku):
+        return none, none
+    score = a.score[pair_outage]
+    scored = ~np.isnan(score)
+    # Ascending by child, then the outage's rank: each child's best outage comes last.
+    order = np.lexsort((a.id[pair_outage], np.where(scored, score, 0.0), scored, a.id[pair_sku]))
+    pair_sku, pair_outage = pair_sku[order], pair_outage[order]
+    last = np.r_[a.id[pair_sku][1:] != a.id[pair_sku][:-1], True]
+    return pair_sku[last], pair_outage[last]
+
+
+def _chain_wide(
+    a: _Columns, chain: np.ndarray, min_locations: int, spread_days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rule 2 over the SKU-level anomalies ``chain``: clusters of one type and SKU by start
+    date; (child rows, parent rows). The parent is the one already holding children, else
+    the highest score (NaN lowest), then the lowest id."""
+    none = np.zeros(0, dtype="int64")
+    type_code = np.unique(a.anomaly_type[chain].astype(str), return_inverse=True)[1]
+    start = a.start[chain].astype("datetime64[D]").astype("int64")
+    order = np.lexsort((a.id[chain], start, a.product_id[chain], type_code))
+    rows, start, code = chain[order], start[order], type_code[order]
+    product = a.product_id[rows]
+    new_key = np.r_[True, (code[1:] != code[:-1]) | (product[1:] != product[:-1])]
+    # A cluster breaks where the gap to the previous start exceeds the spread.
+    gap = np.r_[True, np.diff(start) > spread_days]
+    cluster = np.cumsum(new_key | gap) - 1
+    # Distinct locations per cluster.
+    cluster_location = np.unique(np.stack([cluster, a.location_id[rows]]), axis=1)
+    locations = np.bincount(cluster_location[0], minlength=cluster[-1] + 1)
+    big = locations[cluster] >= min_locations
+    rows, cluster = rows[big], cluster[big]
+    if not len(rows):
+        return none, none
+    score = a.score[rows]
+    scored = ~np.isnan(score)
+    # Per cluster: holding children first, then the highest score, then the lowest id.
+    ranked = np.lexsort(
+        (a.id[rows], -np.where(scored, score, 0.0), ~scored, ~a.has_children[rows], cluster)
+    )
+    rows, cluster = rows[ranked], cluster[ranked]
+    head = np.r_[True, cluster[1:] != cluster[:-1]]
+    parent = rows[np.flatnonzero(head)[np.cumsum(head) - 1]]
+    children = a.id[rows] != a.id[parent]
+    return rows[children], parent[children]

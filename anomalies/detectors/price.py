@@ -188,10 +188,13 @@ def _judge_today(grid: Grid, p: dict[str, Any], points: pd.DataFrame) -> _Judged
         return None
     log_reg = _log_regular(grid)
     stride = max(1, int(np.ceil(grid.n_series / p["pool_sample_rows"])))
-    pool = _fit_pool(grid, np.arange(0, grid.n_series, stride), log_reg, p)
+    sample = np.arange(0, grid.n_series, stride)
+    sample_history = _history(grid, sample)
+    pool = _fit_pool(grid, sample, log_reg, p, sample_history)
 
     q_lo, q_hi = quick_hull(
-        _history(grid, today_rows),
+        # Every series is in the sample when there are few: its rows are today's history.
+        sample_history[today_rows] if stride == 1 else _history(grid, today_rows),
         log_reg[today_rows],
         gap=p["cluster_gap"],
         min_days=p["persist_days"],
@@ -257,10 +260,17 @@ def _judge_today(grid: Grid, p: dict[str, Any], points: pd.DataFrame) -> _Judged
     )
 
 
-def _fit(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, Any]) -> LevelFit:
-    """``fit_levels`` of the series ``rows``, pooled per product among them."""
+def _fit(
+    grid: Grid,
+    rows: np.ndarray,
+    log_reg: np.ndarray,
+    p: dict[str, Any],
+    history: np.ndarray | None = None,
+) -> LevelFit:
+    """``fit_levels`` of the series ``rows``, pooled per product among them (``history``:
+    their ``_history`` when the caller has it)."""
     return fit_levels(
-        _history(grid, rows),
+        _history(grid, rows) if history is None else history,
         log_reg[rows],
         gap=p["cluster_gap"],
         min_support=p["min_support"],
@@ -300,10 +310,13 @@ class _Pool:
         self.fit_all = fit_all
 
 
-def _fit_pool(grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, Any]) -> _Pool:
-    """The location pools fitted on the sample ``rows`` (see ``_judge_today``)."""
+def _fit_pool(
+    grid: Grid, rows: np.ndarray, log_reg: np.ndarray, p: dict[str, Any], history: np.ndarray
+) -> _Pool:
+    """The location pools fitted on the sample ``rows`` (see ``_judge_today``; ``history``:
+    their ``_history``)."""
     n_loc = len(grid.location_ids)
-    fit = _fit(grid, rows, log_reg, p)
+    fit = _fit(grid, rows, log_reg, p, history)
     fit_all = fit if len(rows) == grid.n_series else None
     known = np.isfinite(fit.lo)
     rows, fit = rows[known], fit.subset(known)

@@ -127,8 +127,7 @@ def fit_levels(
     """
     n_rows = z.shape[0]
     valid = ~np.isnan(z)
-    rows_f = np.broadcast_to(np.arange(n_rows)[:, None], z.shape)[valid]
-    days_f = np.broadcast_to(np.arange(z.shape[1])[None, :], z.shape)[valid]
+    rows_f, days_f = np.nonzero(valid)  # (row, day) of each price, in row-major order
     vals = z[valid]
     kw = {
         "gap": gap,

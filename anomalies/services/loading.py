@@ -106,6 +106,11 @@ class DetectionFrames:
     first_day: dt.date | None = None
     last_day: dt.date | None = None
     _window: tuple[dt.date, GridWindow] | None = field(default=None, init=False, repr=False)
+    # Per sales / stock row, the number of its SKU-location among those of the frames
+    # (``series_count``), and how many there are; made on first use.
+    _series_codes: tuple[np.ndarray, np.ndarray, int] | None = field(
+        default=None, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         for name in ("sales", "stock", "receipts", "adjustments", "price_points"):
@@ -137,6 +142,32 @@ class DetectionFrames:
             hi=np.datetime64(as_of, "ns"),
             grid_factory=lambda: self._grid_window(lo_day, as_of).day(as_of_ts, history_days),
         )
+
+    def series_count(self, *, as_of: dt.date, history_days: int = HISTORY_DAYS) -> int:
+        """SKU-locations with a sales or book-stock row in the ``history_days`` days ending on
+        ``as_of``: what ``detection_input(as_of=...)`` holds, without hashing its rows again
+        (the SKU-locations of the whole span are numbered once, on first use)."""
+        if self._series_codes is None:
+            frames = [self.sales] + ([self.stock] if self.stock is not None else [])
+            keys = np.concatenate(
+                [
+                    f["location_id"].to_numpy(dtype=np.int64) << 32
+                    | f["product_id"].to_numpy(dtype=np.int64)
+                    for f in frames
+                ]
+            )
+            codes, uniques = pd.factorize(keys)
+            self._series_codes = (codes[: len(self.sales)], codes[len(self.sales) :], len(uniques))
+        sales_codes, stock_codes, n = self._series_codes
+        lo = np.datetime64(as_of - dt.timedelta(days=history_days - 1), "ns")
+        hi = np.datetime64(as_of, "ns")
+        seen = np.zeros(n, dtype=bool)
+        for frame, codes in ((self.sales, sales_codes), (self.stock, stock_codes)):
+            if frame is not None:
+                dates = frame["date"].to_numpy()
+                i, j = np.searchsorted(dates, lo, "left"), np.searchsorted(dates, hi, "right")
+                seen[codes[i:j]] = True
+        return int(seen.sum())
 
     def _grid_window(self, lo_day: dt.date, as_of: dt.date) -> GridWindow:
         """The grid of the loaded days from ``lo_day`` on, built once for a walk forward (a day

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from django.db.models import Q
 from django.utils import timezone
 
 from anomalies.models import Anomaly, DetectionRun
@@ -112,7 +113,15 @@ def anomalies_persist(*, findings: pd.DataFrame, run: DetectionRun) -> PersistRe
     )
     earliest = findings["start_date"].min().date() - dt.timedelta(days=MERGE_GAP_DAYS)
     latest = findings["end_date"].max().date() + dt.timedelta(days=MERGE_GAP_DAYS)
+    # Only anomalies of the findings' SKUs can match (by type, SKU and location): without the
+    # SKU filter each run read every anomaly of its stores within the look-back (four times
+    # as many model instances as needed in a 90-day backfill at S, more as the table grows).
+    products = findings["product_id"]
+    skus = Q(product_id__in=sorted({int(x) for x in products.dropna()}))
+    if products.isna().any():
+        skus |= Q(product_id__isnull=True)  # store-level findings (POS outage, price file)
     candidates = Anomaly.objects.filter(
+        skus,
         anomaly_type__in=findings["anomaly_type"].unique().tolist(),
         location_id__in=[int(x) for x in findings["location_id"].unique()],
         end_date__gte=earliest - dt.timedelta(days=redetections.lookback_days),

@@ -488,7 +488,11 @@ def location_chunks_plan(*, location_ids: list[int], chunk_locations: int) -> li
 
 
 def detection_run_start(
-    *, run_id: int, chunk_locations: int | None = None, location_ids: list[int] | None = None
+    *,
+    run_id: int,
+    chunk_locations: int | None = None,
+    location_ids: list[int] | None = None,
+    refresh_price_points: bool = True,
 ) -> list[int]:
     """Claim the pending run ``run_id`` (pending → running), fix its detector settings and
     split its locations (``location_ids``, default every location) into ``DetectionChunk``
@@ -498,7 +502,8 @@ def detection_run_start(
     The claim is a conditional update, so two workers cannot start the same run. Settings (and
     the policy's false-discovery rate) are read once here and stored on the run: every chunk
     uses the same ones even if an admin edits them mid-run. Raises ``DetectionError`` if the
-    run is not pending.
+    run is not pending. ``refresh_price_points=False`` skips bringing the chain-wide price
+    points up to date (a backfill does it once, before it loads its window).
     """
     now = timezone.now()
     claimed = DetectionRun.objects.filter(pk=run_id, status=RunStatus.PENDING).update(
@@ -512,7 +517,8 @@ def detection_run_start(
     try:
         run = DetectionRun.objects.get(pk=run_id)
         # Chain-wide price points of the days imported since the last run (cheap: new days).
-        price_points_refresh()
+        if refresh_price_points:
+            price_points_refresh()
         effective = detector_settings()
         run.settings = {name: effective[name] for name in run.detectors}
         run.fdr_q = detection_policy_fdr_q()
@@ -547,11 +553,14 @@ def _worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def detection_chunk_execute(*, chunk_id: int, data: DetectionInput | None = None) -> DetectionChunk:
+def detection_chunk_execute(
+    *, chunk_id: int, data: DetectionInput | None = None, series: int | None = None
+) -> DetectionChunk:
     """Load, detect and persist one chunk of a running run; returns the finished chunk.
 
     ``data`` may be handed in already loaded (the backfill loads a window once); otherwise the
-    chunk's locations are loaded as of the run's date. Idempotent: a chunk that already
+    chunk's locations are loaded as of the run's date. ``series``: the SKU-locations ``data``
+    holds, when the caller knows them (else they are counted). Idempotent: a chunk that already
     succeeded is returned as is (a task delivered twice does nothing the second time), and
     persisting the same findings again changes nothing. On error the chunk and its run are
     marked failed (this chunk wrote nothing) and the exception is re-raised. Raises
@@ -603,7 +612,7 @@ def detection_chunk_execute(*, chunk_id: int, data: DetectionInput | None = None
             chunk.new_findings = sum(result.created.values())
             chunk.new_findings_controlled = sum(result.created_controlled.values())
             chunk.notes = notes
-            chunk.series = _series_count(data)
+            chunk.series = _series_count(data) if series is None else series
             chunk.status = RunStatus.SUCCEEDED
             chunk.finished_at = timezone.now()
             chunk.heartbeat_at = chunk.finished_at
@@ -654,7 +663,9 @@ def run_detectors(
             continue
         counts[name] = {"findings": len(found), "seconds": round(time.perf_counter() - t0, 3)}
         if len(found):
-            frames.append(found[FINDING_COLUMNS])
+            # Detectors build their frames with make_findings: the columns are usually in order.
+            same = list(found.columns) == FINDING_COLUMNS
+            frames.append(found if same else found[FINDING_COLUMNS])
     findings = (
         pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FINDING_COLUMNS)
     )
@@ -680,8 +691,9 @@ def findings_fdr_control(
     counts = {name: dict(entry) for name, entry in counts.items()}
     if fdr_q is None or findings.empty:
         return findings.assign(q_value=np.nan), counts
-    detector = findings["anomaly_type"].map(_detector_of_type()).fillna(findings["anomaly_type"])
-    detector = detector.to_numpy(dtype=object)
+    of_type = _detector_of_type()
+    types = findings["anomaly_type"].to_numpy(dtype=object)
+    detector = np.array([of_type.get(t, t) for t in types], dtype=object)
     result = fdr_control(findings, fdr_q, family=detector)
     if len(result.families):
         kept = pd.Series(detector[findings.index.get_indexer(result.findings.index)])
@@ -786,8 +798,9 @@ def detection_backfill(
     data up to its own date. Raises ``DetectionError`` if ``end`` is before ``start``.
 
     Each chunk of locations loads its data for the whole window once
-    (``detection_window_load``) and hands every day its slice, instead of reloading
-    ``history_days`` days from the database per day.
+    (``detection_window_load``, after bringing the chain-wide price points up to date) and
+    hands every day its slice, instead of reloading ``history_days`` days from the database
+    per day.
     """
     if end < start:
         raise DetectionError(f"Backfill end {end} is before its start {start}.")
@@ -800,7 +813,11 @@ def detection_backfill(
         run = detection_run_create(
             as_of=day, detectors=detectors, trigger="backfill", history_days=history_days
         )
-        chunk_ids = detection_run_start(run_id=run.pk, chunk_locations=chunk_locations)
+        # Price points are refreshed before each window is loaded, not per day: a day sees
+        # the points loaded with its window, whatever a later refresh adds.
+        chunk_ids = detection_run_start(
+            run_id=run.pk, chunk_locations=chunk_locations, refresh_price_points=False
+        )
         locations = dict(
             DetectionChunk.objects.filter(pk__in=chunk_ids).values_list("pk", "location_ids")
         )
@@ -808,6 +825,7 @@ def detection_backfill(
             ids = tuple(locations[chunk_id])
             if ids not in frames:
                 try:
+                    price_points_refresh()
                     frames[ids] = detection_window_load(
                         start=start, end=end, history_days=history_days, location_ids=list(ids)
                     )
@@ -817,6 +835,7 @@ def detection_backfill(
             detection_chunk_execute(
                 chunk_id=chunk_id,
                 data=frames[ids].detection_input(as_of=day, history_days=history_days),
+                series=frames[ids].series_count(as_of=day, history_days=history_days),
             )
         run = detection_run_finalize(run_id=run.pk)
         runs.append(run)

@@ -609,9 +609,14 @@ def anomalies_wake_acknowledged(
     waiting = Anomaly.objects.filter(status=AnomalyStatus.ACKNOWLEDGED).exclude(
         ack_until_kind=AckUntil.NONE
     )
-    pks = set(waiting.values_list("pk", flat=True))
-    if anomaly_ids is not None:
-        pks &= set(anomaly_ids)
+    if anomaly_ids is None:
+        pks = set(waiting.values_list("pk", flat=True))
+    else:
+        # Only the given ones are read (a detection chunk extends a few dozen anomalies; the
+        # table may hold many acknowledged ones): none given, no query at all.
+        pks = set()
+        for chunk in _batches(sorted(set(anomaly_ids)), BATCH_SIZE_ROWS):
+            pks |= set(waiting.filter(pk__in=chunk).values_list("pk", flat=True))
     notes: dict[int, str] = {}
     expected: dict[int, tuple[str, dt.date | None]] = {}
     CycleCount = _cycle_count_model()  # a model class
@@ -657,6 +662,8 @@ def anomalies_wake_acknowledged(
             else:
                 continue
             expected[pk] = (kind, until)
+    if not notes:
+        return TransitionReport(verb="reopened")  # what _transition reports for no ids
     return _transition(
         anomaly_ids=notes,
         actor=None,

@@ -81,7 +81,8 @@ def report_rows(figures: dict[str, Any]) -> list[dict[str, str]]:
                 "backfill (S)",
                 f"{r['days']} days walk-forward, {r['anomalies']:,} anomalies; "
                 f"peak {p['backfill']['peak_rss_mb']:,} MB",
-                f"{r['seconds']:.1f} s ({r['seconds_per_day']:.3f} s/day)",
+                f"{r['seconds']:.1f} s ({r['seconds_per_day']:.3f} s/day)"
+                + (f"; CPU {r['cpu_seconds']:.1f} s" if "cpu_seconds" in r else ""),
                 f"<= {BACKFILL_SECONDS:.0f} s ({SEED_METHOD_BACKFILL})",
                 r["seconds"] <= BACKFILL_SECONDS,
             )

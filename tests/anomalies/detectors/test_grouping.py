@@ -90,3 +90,47 @@ def test_empty_input_and_bad_arguments():
         root_causes_group(pd.DataFrame({"id": [1]}))
     with pytest.raises(ValueError, match="min_locations"):
         root_causes_group(_frame([]), min_locations=1)
+
+
+def test_of_two_outages_the_higher_score_then_the_higher_id_is_the_parent():
+    frame = _frame(
+        [
+            (1, "pos_outage", None, 10, "2025-03-01", "2025-03-03", 2.0),
+            (2, "pos_outage", None, 10, "2025-03-02", "2025-03-02", 7.0),
+            (3, "pos_outage", None, 10, "2025-03-02", "2025-03-02", 7.0),
+            (4, "pos_outage", None, 10, "2025-03-03", "2025-03-03", float("nan")),
+            (5, "ghost_stock", 100, 10, "2025-03-02", "2025-03-02", 1.0),  # during 1, 2, 3
+            (6, "ghost_stock", 101, 10, "2025-03-04", "2025-03-04", 1.0),  # after 1 and 4
+        ]
+    )
+    # An outage without a score ranks below every scored one.
+    assert _pairs(root_causes_group(frame)) == [(5, 3, "pos_outage"), (6, 1, "pos_outage")]
+
+
+def test_chain_wide_parent_ties_go_to_the_lowest_id_and_an_unscored_one_ranks_last():
+    frame = _frame(
+        [
+            (8, "price_anomaly", 7, 10, "2025-03-02", "2025-03-02", float("nan")),
+            (5, "price_anomaly", 7, 11, "2025-03-02", "2025-03-02", 4.0),
+            (3, "price_anomaly", 7, 12, "2025-03-03", "2025-03-03", 4.0),
+            (4, "price_anomaly", 7, 12, "2025-03-04", "2025-03-04", 1.0),  # same store as 3
+        ]
+    )
+    result = root_causes_group(frame)
+    assert _pairs(result) == [(4, 3, "chain_wide"), (5, 3, "chain_wide"), (8, 3, "chain_wide")]
+    assert [str(result[name].dtype) for name in ("id", "parent_id")] == ["int64", "int64"]
+
+
+def test_starts_further_apart_than_the_spread_are_separate_events():
+    frame = _frame(
+        [
+            (1, "price_anomaly", 7, 10, "2025-03-01", "2025-03-01", 1.0),
+            (2, "price_anomaly", 7, 11, "2025-03-02", "2025-03-02", 2.0),
+            (3, "price_anomaly", 7, 12, "2025-03-04", "2025-03-04", 3.0),
+        ]
+    )
+    assert root_causes_group(frame).empty
+    assert _pairs(root_causes_group(frame, max_start_spread_days=2)) == [
+        (1, 3, "chain_wide"),
+        (2, 3, "chain_wide"),
+    ]
