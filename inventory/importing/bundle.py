@@ -34,6 +34,7 @@ from inventory.importing.counts import counted_days_keep
 from inventory.importing.errors import BundleError, ErrorLog
 from inventory.importing.facts import _FACT_FILES, _Codes
 from inventory.importing.master_data import _small_file_write, _small_files_parse
+from inventory.importing.price_points import price_points_refresh
 from inventory.importing.streaming import _fact_chunks, _facts_import
 from inventory.importing.summary import ImportSummary, Progress
 from inventory.models import Location, Product
@@ -119,6 +120,10 @@ def bundle_import(*, directory: Path, progress: Progress | None = None) -> Impor
         for name in ("calendar.csv", "promotions.csv"):
             if name in small:
                 summary.files.append(_small_file_write(name, small[name], progress))
+        # The chain-wide price points of the imported days, with the import (detection
+        # refreshes them at every run start too, but after a bulk import that is the whole
+        # history: work the import caused, not the next run).
+        price_points_refresh()
     _statistics_refresh(summary)
     summary.lines_read = sum(entry.rows for entry in summary.files)
     summary.seconds = time.perf_counter() - started
