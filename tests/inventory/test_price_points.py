@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import pytest
 
+from inventory.importing.bundle import bundle_import
 from inventory.importing.price_points import price_points_refresh
 from inventory.importing.transactions import PRESETS, transactions_import
 from inventory.models import PricePoint, Promotion
 from tests.factories import DailySalesFactory, LocationFactory, ProductFactory
+from tests.inventory.test_import_retail import bundle
 from tests.inventory.test_import_transactions import HEADER, LINES
 
 D1, D2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
@@ -59,3 +61,21 @@ def test_refresh_adds_daily_prices_outside_promotions_once():
     DailySalesFactory(product=jug, location=south, date=D2, units_sold=1, unit_price="9.99")
     assert price_points_refresh() == 1
     assert points() == [("MUG", D1, 250), ("JUG", D2, 999)]
+
+
+@pytest.mark.django_db
+def test_a_bundle_import_brings_the_price_points_of_its_days_up_to_date(tmp_path):
+    # A1 sold at 0.48 on the 1st, but on promotion (10 % off, every store): no point. The
+    # bundle's sales outside promotions give points at the import, not at the next run.
+    sales = (
+        "date,sku,location,units,unit_price\n"
+        "2024-01-01,A1,S1,5,0.48\n"
+        "2024-01-08,A1,S1,3,0.50\n"
+        "2024-01-08,B2,S1,2,1.2499\n"
+        "2024-01-09,B2,S2,0,\n"
+    )
+
+    bundle_import(directory=bundle(tmp_path, sales_csv=sales))
+
+    assert points() == [("A1", dt.date(2024, 1, 8), 50), ("B2", dt.date(2024, 1, 8), 125)]
+    assert price_points_refresh() == 0  # the next run has nothing left to add
