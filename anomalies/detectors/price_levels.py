@@ -307,14 +307,25 @@ is usually reached in two or three)."""
 
 
 def _truncated_exponential_scale(
-    excess: np.ndarray, bound: np.ndarray, group: np.ndarray, n_groups: int
+    excess: np.ndarray,
+    bound: np.ndarray,
+    group: np.ndarray,
+    n_groups: int,
+    *,
+    prior_excesses: float = 0.0,
+    prior_scale: float = 1.0,
 ) -> np.ndarray:
-    """(G,) maximum-likelihood scale of exponential excesses observed only up to ``bound``.
+    """(G,) scale of exponential excesses observed only up to ``bound``: the maximum of the
+    likelihood, or with ``prior_excesses`` > 0 of the posterior (MAP).
 
     ``excess``, ``bound``, ``group`` (N,): each excess ``e ≤ bound`` and its group. The density
     of an exponential right-truncated at ``m`` is ``exp(-e/ν) / (ν (1 - exp(-m/ν)))`` (Deemer &
-    Votaw 1955, *Ann. Math. Statist.* 26); the log-likelihood is maximised over ``NU_GRID``.
-    NaN for a group without excesses.
+    Votaw 1955, *Ann. Math. Statist.* 26). The prior counts as ``prior_excesses`` untruncated
+    excesses of mean ``prior_scale`` (the conjugate inverse-gamma prior of an exponential's
+    scale): a few excesses just under their bounds carry little information about ``ν`` (their
+    likelihood is nearly flat in it, and its maximum runs to the end of ``NU_GRID``), so the
+    prior keeps the scale. Maximised over ``NU_GRID``; NaN for a group without excesses when
+    there is no prior.
     """
     nu = NU_GRID[None, :]
     e = excess[:, None]
@@ -323,8 +334,9 @@ def _truncated_exponential_scale(
         ll = -np.log(nu) - e / nu - np.log(-np.expm1(-m / nu))
     total = np.zeros((n_groups, len(NU_GRID)))
     np.add.at(total, group, ll)
+    total += prior_excesses * (-np.log(nu) - prior_scale / nu)
     best = NU_GRID[np.argmax(total, axis=1)]
-    has = np.bincount(group, minlength=n_groups) > 0
+    has = (np.bincount(group, minlength=n_groups) > 0) | (prior_excesses > 0)
     return np.where(has, best, np.nan)
 
 
@@ -364,8 +376,12 @@ def fit_deviation_pool(
     ``ε`` counts the excesses expected below that bound; both are consistent when the excesses
     are all benign. Without ``trim_p`` every excess below ``max_d`` is benign.
 
-    Both are shrunk towards ``eps_prior`` / ``nu_prior`` with the weight of ``prior_days`` days
-    and ``prior_excesses`` excesses. Returns two (L,) arrays.
+    ``ε`` is shrunk towards ``eps_prior`` with the weight of ``prior_days`` days. ``ν`` is a
+    posterior mode in two levels: the chain's scale (all locations' excesses) with
+    ``prior_excesses`` pseudo-excesses of mean ``nu_prior``, then each location's with
+    ``prior_excesses`` pseudo-excesses of the chain's mean (``_truncated_exponential_scale``):
+    a store with few excesses takes the chain's scale, not a constant's, and not the runaway
+    maximum of a nearly flat truncated likelihood. Returns two (L,) arrays.
     """
     # Thresholds, noise and so the bounds are per series: the days only count.
     present = ~np.isnan(hist_d)
@@ -394,10 +410,24 @@ def fit_deviation_pool(
         bound_ex = bound[ex_row]
         kept = e < bound_ex
         n_ex = np.bincount(ex_loc[kept], minlength=n_locations).astype(float)
-        nu_hat = _truncated_exponential_scale(
-            e[kept], np.minimum(bound_ex[kept], 1e6), ex_loc[kept], n_locations
+        # Each store's scale is shrunk to the chain's, the chain's to the constant prior.
+        ex_kept, bound_kept = e[kept], np.minimum(bound_ex[kept], 1e6)
+        nu_chain = _truncated_exponential_scale(
+            ex_kept,
+            bound_kept,
+            np.zeros(len(ex_kept), dtype=int),
+            1,
+            prior_excesses=prior_excesses,
+            prior_scale=nu_prior,
+        )[0]
+        nu = _truncated_exponential_scale(
+            ex_kept,
+            bound_kept,
+            ex_loc[kept],
+            n_locations,
+            prior_excesses=prior_excesses,
+            prior_scale=nu_chain,
         )
-        nu = (n_ex * np.nan_to_num(nu_hat) + prior_excesses * nu_prior) / (n_ex + prior_excesses)
         # Expected excesses of a day below its bound: exp(-t/ν) (1 - exp(-bound/ν)).
         nu_s = nu[loc_index]
         with np.errstate(over="ignore", invalid="ignore"):
