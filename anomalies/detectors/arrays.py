@@ -40,6 +40,21 @@ def days_after(mask: np.ndarray, n_days: int) -> np.ndarray:
     return after & ~mask
 
 
+def longest_run(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's longest run of True in ``mask`` (S, D): (start column, length), two (S,)
+    int arrays; the first of equally long runs; (0, 0) for a row without any True."""
+    n_rows = mask.shape[0]
+    if not mask.any():
+        return np.zeros(n_rows, dtype=np.int64), np.zeros(n_rows, dtype=np.int64)
+    starts = mask & ~np.concatenate([np.zeros((n_rows, 1), dtype=bool), mask[:, :-1]], axis=1)
+    run_id = np.cumsum(starts.reshape(-1)).reshape(mask.shape) * mask  # 0 outside runs
+    length = np.bincount(run_id.reshape(-1))
+    length[0] = 0
+    cell_length = length[run_id]
+    start = cell_length.argmax(axis=1)  # the first cell of the row's longest run
+    return start, cell_length[np.arange(n_rows), start]
+
+
 def row_nanquantile(values: np.ndarray, q: float) -> np.ndarray:
     """``q``-quantile (linear interpolation) of each row ignoring NaN; NaN for an all-NaN row.
 

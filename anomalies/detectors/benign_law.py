@@ -298,15 +298,13 @@ def _fit(grid: Grid, returns_restock: bool) -> BenignLaw:
     n_loc = len(grid.location_ids)
     group = grid.loc_index[rows]
     loc_events = np.bincount(group, minlength=n_loc)
-    fit_l = _two_groups_size_fit(y, v, group, n_loc)
     # Pool of all locations for those with too few events, and the prior below that.
-    fit_g = _two_groups_size_fit(y, v, np.zeros(len(y), dtype=int), 1)
-    if len(y) < MIN_POOL_EVENTS:
-        fit_g = SizeFit.prior(1)
-    small = loc_events < MIN_POOL_EVENTS
-    for name in SizeFit.__dataclass_fields__:
-        getattr(fit_l, name)[small] = getattr(fit_g, name)[0]
-
+    fit_g = (
+        _two_groups_size_fit(y, v, np.zeros(len(y), dtype=int), 1)
+        if len(y) >= MIN_POOL_EVENTS
+        else SizeFit.prior(1)
+    )
+    fit_l = _two_groups_size_fit(y, v, group, n_loc).where(loc_events >= MIN_POOL_EVENTS, fit_g)
     theta, beta, alpha, share, floor = (
         getattr(fit_l, name)[grid.loc_index]
         for name in ("theta", "beta", "alpha", "benign_share", "tail_floor")
@@ -360,6 +358,15 @@ class SizeFit:
     benign_share: np.ndarray
     tail_floor: np.ndarray
 
+    def where(self, keep: np.ndarray, other: SizeFit) -> SizeFit:
+        """This fit where ``keep`` (G,) holds, else ``other``'s (a one-group fit broadcasts)."""
+        return SizeFit(
+            *(
+                np.where(keep, getattr(self, name), getattr(other, name))
+                for name in self.__dataclass_fields__
+            )
+        )
+
     @classmethod
     def prior(cls, n_groups: int) -> SizeFit:
         """The weak default law (wide, every event benign), for groups without events."""
@@ -375,7 +382,8 @@ class SizeFit:
 
 def _anomalous_pmf(y: np.ndarray, v: np.ndarray) -> np.ndarray:
     """The alternative of the two-groups model: a discrepancy takes any share of the stock
-    held, ``|R| - 1`` uniform on ``0 .. max(v, |R| - 1, 1)`` (v = book stock before)."""
+    held, ``|R| - 1`` uniform on ``0 .. max(v, |R| - 1, 1)`` (``v``: the book stock the day's
+    movements imply, as the benign law is judged at)."""
     return 1.0 / (np.maximum(np.maximum(v, y), 1.0) + 1.0)
 
 
@@ -453,14 +461,7 @@ def _two_groups_size_fit(y: np.ndarray, v: np.ndarray, group: np.ndarray, n_grou
             break
     m = np.exp(np.clip(theta[group] + beta[group] * x, -10, 10))
     benign = sums(_benign_weight(y, v, m, alpha[group], share[group]))
-    seen = n_events > 0
-    return SizeFit(
-        np.where(seen, theta, fit.theta),
-        np.where(seen, beta, fit.beta),
-        np.where(seen, alpha, fit.alpha),
-        np.where(seen, share, fit.benign_share),
-        np.where(seen, 0.5 / (benign + 1.0), fit.tail_floor),
-    )
+    return SizeFit(theta, beta, alpha, share, 0.5 / (benign + 1.0)).where(n_events > 0, fit)
 
 
 def duplicate_receipts(grid: Grid, returns_restock: bool = True) -> tuple[np.ndarray, np.ndarray]:

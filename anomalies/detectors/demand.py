@@ -76,7 +76,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .arrays import days_after
+from .arrays import days_after, longest_run
 from .base import DetectionInput, empty_findings, make_findings
 from .demand_model import (
     DISPERSION_BAND_EDGES,
@@ -97,6 +97,10 @@ from .demand_model import (
 from .formatting import WEEKDAY_NAMES, fmt_count, fmt_date, fmt_units, json_number, money
 from .grid import Grid, build_grid, memoised, promotion_cells, stockout, usable_days
 from .nb_counts import ALPHA_MAX, eb_dispersion, nb_sum_upper_tail
+
+EMPTY_RUN_MIN_DAYS = 3
+"""Zero-sales days (with book stock) a run needs before it can be judged an empty shelf:
+``ghost_stock``'s ``min_zero_days``."""
 
 DEFAULT_PARAMS: dict[str, Any] = {
     # Trailing calendar days before the as-of day used for the baseline.
@@ -185,12 +189,13 @@ def _spike_key(p: dict[str, Any]) -> tuple:
 def _spike_usable(grid: Grid, p: dict[str, Any]) -> np.ndarray:
     """(S, D) the usable days before the scanned windows that show ordinary demand.
 
-    ``usable_days`` less the days of zero-sales runs (book stock on hand) that are improbable
-    under a first fit of the series' demand: probability below ``spike_empty_run_p``, the
-    level at which ``ghost_stock`` reports one. Such a run is an empty shelf (ghost stock
-    until a count), not demand; left in, it drags the rate down, and the item's return to
-    ordinary sales afterwards looks like a spike. The first fit is itself depressed by the
-    run, so it errs towards keeping a run. Shared per grid.
+    ``usable_days`` less an empty shelf: each series' longest zero-sales run in the baseline
+    (book stock on hand, at least ``EMPTY_RUN_MIN_DAYS``), when its probability under the
+    demand fitted on the ``baseline_days`` before it started is below ``spike_empty_run_p``
+    (the level at which ``ghost_stock`` reports one). Left in, such a run drags the rate down
+    and inflates the dispersion, and the item's return to ordinary sales looks like a spike.
+    A fit that includes the run would find it plausible, hence the fit before it. Shared per
+    grid.
     """
     n_windows = int(p["spike_max_window_days"])
 
@@ -203,37 +208,24 @@ def _spike_usable(grid: Grid, p: dict[str, Any]) -> np.ndarray:
         zero = (grid.units[:, lo:before] == 0) & (
             np.nan_to_num(grid.on_hand_ffill[:, lo:before]) > 0
         )
-        # Each series' longest zero run in the baseline (runs are rare; one is what matters).
-        n_series = zero.shape[0]
-        starts = zero & ~np.concatenate([np.zeros((n_series, 1), bool), zero[:, :-1]], 1)
-        run_id = np.cumsum(starts.reshape(-1)).reshape(zero.shape) * zero
-        length = np.bincount(run_id.reshape(-1), minlength=run_id.max() + 1)
-        length[0] = 0
-        cell_len = length[run_id]
-        longest = cell_len.argmax(axis=1)  # first cell of the longest run
-        run_len = cell_len[np.arange(n_series), longest]
-        rows = np.flatnonzero(run_len >= 3)
-        if not len(rows):
+        start, length = longest_run(zero)
+        length = np.where(length >= EMPTY_RUN_MIN_DAYS, length, 0)
+        if not length.any():
             return usable
-        # Judged against the demand before it started (a fit that includes the run is
-        # depressed by it and finds it plausible).
-        start = lo + longest[rows]
-        end = np.full(n_series, before - 1)
-        end[rows] = start - 1
+        end = np.where(length > 0, lo + start - 1, before - 1)
         prior = fit_demand(
             grid, usable_days(grid), end, int(p["baseline_days"]), float(p["spike_winsor_mult"])
         )
-        in_run = np.zeros_like(zero)
-        in_run[rows] = run_id[rows] == run_id[rows, longest[rows]][:, None]
+        offset = np.arange(before - lo)
+        in_run = (offset >= start[:, None]) & (offset < (start + length)[:, None])
         cols = np.arange(lo, before)
         mu = np.nan_to_num(prior.rate)[:, None] * prior.weekday_factor[:, grid.weekday[cols]]
         counted = in_run & usable[:, lo:before] & (mu > 0)
         log_p = np.where(
             counted, nb_log_p_zero(np.maximum(mu, 1e-12), prior.dispersion[:, None]), 0.0
         ).sum(axis=1)
-        empty = in_run & (log_p < np.log(p["spike_empty_run_p"]))[:, None]
         out = usable.copy()
-        out[:, lo:before] &= ~empty
+        out[:, lo:before] &= ~(in_run & (log_p < np.log(p["spike_empty_run_p"]))[:, None])
         return out
 
     return memoised(grid, ("spike_usable", *_spike_key(p)), compute)

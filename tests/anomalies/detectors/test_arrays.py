@@ -6,6 +6,7 @@ import numpy as np
 
 from anomalies.detectors.arrays import (
     ffill,
+    longest_run,
     row_nanquantile,
     row_nanquantiles,
     weekday_sums,
@@ -41,3 +42,20 @@ def test_row_nanquantiles_share_one_sort_and_match_one_at_a_time():
     together = row_nanquantiles(values, (0.5, 1.0, 0.1))
     for q, result in zip((0.5, 1.0, 0.1), together, strict=True):
         np.testing.assert_array_equal(result, row_nanquantile(values, q))
+
+
+def test_longest_run_gives_each_rows_first_longest_run():
+    mask = np.array(
+        [
+            [1, 1, 0, 1, 1, 1, 0],
+            [0, 0, 0, 0, 0, 0, 0],
+            [1, 1, 0, 1, 1, 0, 1],
+            [1, 1, 1, 1, 1, 1, 1],
+        ],
+        dtype=bool,
+    )
+
+    start, length = longest_run(mask)
+
+    assert start.tolist() == [3, 0, 0, 0]
+    assert length.tolist() == [3, 0, 2, 7]
